@@ -1,0 +1,94 @@
+//! The registry's face: every entry is created by name, runs a batch, splits into features and
+//! head, and takes a new head.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use model_zoo::{Classifier, ModelOptions};
+
+#[test]
+fn small_entries_run_a_batch_and_split_into_features_and_head() {
+    let device = Device::flex();
+    for info in model_zoo::MODELS.iter().filter(|info| info.input[1] == 32) {
+        let model = info.build(&ModelOptions::new(), &device);
+        let [c, h, w] = info.input;
+        let x = Tensor::random([3, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let logits = model.forward(x.clone());
+        assert_eq!(logits.dims(), [3, info.num_classes], "{}", info.name);
+        let split = model.forward_head(model.forward_features(x));
+        let difference: f32 = (logits - split).abs().max().into_scalar::<f32>();
+        assert_eq!(difference, 0.0, "{}: forward = head ∘ features", info.name);
+    }
+}
+
+#[test]
+fn heads_are_replaced_for_every_family() {
+    let device = Device::flex();
+    for name in [
+        "lenet5",
+        "alexnet-course",
+        "vgg11",
+        "resnet18",
+        "cifar-resnet20",
+        "nin-cifar",
+    ] {
+        let model = model_zoo::create(name, &ModelOptions::new(), &device).unwrap();
+        let before = model_zoo::count_parameters(&model);
+        let classes = model.num_classes();
+        let model = model.with_num_classes(3, &device);
+        assert_eq!(model.num_classes(), 3, "{name}");
+        assert!(
+            model_zoo::count_parameters(&model) < before,
+            "{name}: {classes} → 3 classes"
+        );
+    }
+}
+
+#[test]
+fn options_change_classes_and_channels() {
+    let device = Device::flex();
+    let options = ModelOptions::new()
+        .with_num_classes(Some(5))
+        .with_in_channels(Some(1));
+    let model = model_zoo::create("resnet18", &options, &device).unwrap();
+    assert_eq!(
+        model.forward(Tensor::zeros([1, 1, 64, 48], &device)).dims(),
+        [1, 5]
+    );
+
+    let options = ModelOptions::new().with_input_size(Some(28));
+    let model = model_zoo::create("lenet5-modern", &options, &device).unwrap();
+    assert_eq!(
+        model.forward(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
+        [2, 10]
+    );
+}
+
+#[test]
+fn unknown_names_list_close_matches() {
+    let device = Device::flex();
+    let error = model_zoo::create("resnt50", &ModelOptions::new(), &device).unwrap_err();
+    assert_eq!(error.close_matches[0], "resnet50");
+    let message = error.to_string();
+    assert!(message.contains("unknown model 'resnt50'"), "{message}");
+    assert!(message.contains("did you mean resnet50"), "{message}");
+
+    let error = model_zoo::info("vgg").unwrap_err();
+    assert!(
+        error.close_matches.contains(&"vgg11"),
+        "{:?}",
+        error.close_matches
+    );
+    assert!(
+        model_zoo::info("VGG16").is_ok(),
+        "names are case-insensitive"
+    );
+}
+
+#[test]
+fn names_are_unique() {
+    let mut names = model_zoo::names();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count);
+}

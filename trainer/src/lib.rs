@@ -1,0 +1,10 @@
+//! # trainer
+//!
+//! Joins `model-zoo` and `data`: builds any zoo model on the device chosen at run time and
+//! reports on it. `xtask` is a thin command line over this crate.
+
+pub mod device;
+pub mod summary;
+
+pub use device::BackendKind;
+pub use model_zoo;
