@@ -1,5 +1,19 @@
 //! # data
 //!
-//! Datasets and the multithreaded augmentation pipeline that feeds training. This crate knows
-//! nothing of models. Its readers, transforms and pipeline arrive with the data issue; until
-//! then it exports nothing.
+//! Datasets (IDX, CIFAR binary, image folders, an embedded MNIST subset, downloads) and a
+//! multithreaded, seeded augmentation pipeline that streams mini-batches into Burn tensors
+//! while training runs. This crate knows nothing of models.
+
+pub mod datasets;
+pub mod error;
+pub mod image;
+pub mod pipeline;
+pub mod rng;
+pub mod transforms;
+
+pub use datasets::{Dataset, Sample, Subset};
+pub use error::DataError;
+pub use image::Image;
+pub use pipeline::{Batch, DataLoader, Epoch, HostBatch, LoaderConfig, OnBadSample};
+pub use rng::Rng;
+pub use transforms::{Compose, Preset, Transform};

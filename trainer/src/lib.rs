@@ -6,5 +6,6 @@
 pub mod device;
 pub mod summary;
 
+pub use data;
 pub use device::BackendKind;
 pub use model_zoo;

@@ -1,0 +1,102 @@
+//! A decoded image: channels × height × width, `f32` values (in [0, 1] until normalised).
+
+/// A CHW image of `f32` values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Channels (1 for grey, 3 for RGB).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// `channels × height × width` values, channel-major.
+    pub data: Vec<f32>,
+}
+
+impl Image {
+    /// A black image.
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            data: vec![0.0; channels * height * width],
+        }
+    }
+
+    /// An image from 8-bit interleaved (HWC) pixels, scaled to [0, 1].
+    pub fn from_hwc_u8(channels: usize, height: usize, width: usize, pixels: &[u8]) -> Self {
+        debug_assert_eq!(pixels.len(), channels * height * width);
+        // One plane at a time: sequential writes, strided reads.
+        let mut data = Vec::with_capacity(channels * height * width);
+        for channel in 0..channels {
+            data.extend(
+                pixels
+                    .iter()
+                    .skip(channel)
+                    .step_by(channels)
+                    .map(|&value| f32::from(value) / 255.0),
+            );
+        }
+        Self {
+            channels,
+            height,
+            width,
+            data,
+        }
+    }
+
+    /// An image from 8-bit planar (CHW) pixels, scaled to [0, 1].
+    pub fn from_chw_u8(channels: usize, height: usize, width: usize, pixels: &[u8]) -> Self {
+        debug_assert_eq!(pixels.len(), channels * height * width);
+        Self {
+            channels,
+            height,
+            width,
+            data: pixels
+                .iter()
+                .map(|&value| f32::from(value) / 255.0)
+                .collect(),
+        }
+    }
+
+    /// The value at (`channel`, `row`, `column`).
+    pub fn at(&self, channel: usize, row: usize, column: usize) -> f32 {
+        self.data[(channel * self.height + row) * self.width + column]
+    }
+
+    /// The `height × width` window whose top-left corner is (`top`, `left`).
+    pub fn crop(&self, top: usize, left: usize, height: usize, width: usize) -> Image {
+        assert!(
+            top + height <= self.height && left + width <= self.width,
+            "crop {height}×{width} at ({top}, {left}) leaves a {}×{} image",
+            self.height,
+            self.width
+        );
+        let mut data = Vec::with_capacity(self.channels * height * width);
+        for channel in 0..self.channels {
+            for row in top..top + height {
+                let start = (channel * self.height + row) * self.width + left;
+                data.extend_from_slice(&self.data[start..start + width]);
+            }
+        }
+        Image {
+            channels: self.channels,
+            height,
+            width,
+            data,
+        }
+    }
+
+    /// The image mirrored left to right.
+    pub fn mirrored(&self) -> Image {
+        let mut data = self.data.clone();
+        for row in data.chunks_exact_mut(self.width) {
+            row.reverse();
+        }
+        Image {
+            data,
+            ..self.clone()
+        }
+    }
+}

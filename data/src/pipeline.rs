@@ -1,0 +1,374 @@
+//! The multithreaded pipeline: worker threads read, decode and augment whole mini-batches while
+//! the consumer trains; a bounded window of batches is ready ahead of it.
+//!
+//! Every sample's randomness comes from (seed, epoch, index) and the batch plan from (seed,
+//! epoch), so the batches are the same whatever the number of workers. Memory is bounded by
+//! `prefetch` batches in flight or waiting. A worker's error reaches the consumer as an error;
+//! dropping an [`Epoch`] (an early break) stops and joins every worker.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use crate::datasets::Dataset;
+use crate::error::DataError;
+use crate::rng::Rng;
+use crate::transforms::Transform;
+
+/// What to do with a sample that cannot be read or decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBadSample {
+    /// Stop with an error naming the file (the default).
+    Fail,
+    /// Leave it out of its batch and report it in [`HostBatch::skipped`].
+    Skip,
+}
+
+/// How batches are formed.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Worker threads (at least one).
+    pub workers: usize,
+    /// Batches in flight or ready ahead of the consumer.
+    pub prefetch: usize,
+    /// Shuffle every epoch.
+    pub shuffle: bool,
+    /// Drop the last, smaller batch.
+    pub drop_last: bool,
+    /// Seed of the shuffle and of every sample's augmentation.
+    pub seed: u64,
+    /// Bad-sample policy.
+    pub on_bad_sample: OnBadSample,
+}
+
+impl LoaderConfig {
+    /// Shuffled batches of `batch_size`, one worker per core, two batches per worker ahead.
+    pub fn new(batch_size: usize) -> Self {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            batch_size,
+            workers,
+            prefetch: 2 * workers,
+            shuffle: true,
+            drop_last: false,
+            seed: 0,
+            on_bad_sample: OnBadSample::Fail,
+        }
+    }
+}
+
+/// A batch in host memory: NCHW `f32` images and their labels.
+#[derive(Debug)]
+pub struct HostBatch {
+    /// `[N, C, H, W]`.
+    pub shape: [usize; 4],
+    /// The pixels, NCHW.
+    pub images: Vec<f32>,
+    /// Labels.
+    pub labels: Vec<i64>,
+    /// Dataset indices of the samples.
+    pub indices: Vec<usize>,
+    /// Samples left out under [`OnBadSample::Skip`].
+    pub skipped: Vec<DataError>,
+}
+
+/// A batch on a Burn device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[N, C, H, W]`.
+    pub images: Tensor<4>,
+    /// `[N]` class indices.
+    pub labels: Tensor<1, Int>,
+}
+
+impl HostBatch {
+    /// Moves the batch onto `device` (the pixel buffer is handed over, not copied).
+    pub fn to_device(self, device: &Device) -> Batch {
+        let n = self.labels.len();
+        Batch {
+            images: Tensor::from_data(TensorData::new(self.images, self.shape), device),
+            labels: Tensor::from_data(TensorData::new(self.labels, [n]), device),
+        }
+    }
+}
+
+/// Streams a dataset through a transform into batches.
+pub struct DataLoader {
+    dataset: Arc<dyn Dataset>,
+    transform: Arc<dyn Transform>,
+    config: LoaderConfig,
+}
+
+impl DataLoader {
+    /// A loader over `dataset`, applying `transform` to every sample.
+    pub fn new(
+        dataset: Arc<dyn Dataset>,
+        transform: Arc<dyn Transform>,
+        config: LoaderConfig,
+    ) -> Self {
+        assert!(config.batch_size > 0, "batch size must be positive");
+        Self {
+            dataset,
+            transform,
+            config,
+        }
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &Arc<dyn Dataset> {
+        &self.dataset
+    }
+
+    /// The batch plan of `epoch`: dataset indices of each batch, in delivery order.
+    pub fn plan(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let n = self.dataset.len();
+        let order = if self.config.shuffle {
+            Rng::new(self.config.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d))
+                .permutation(n)
+        } else {
+            (0..n).collect()
+        };
+        order
+            .chunks(self.config.batch_size)
+            .filter(|chunk| !self.config.drop_last || chunk.len() == self.config.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    /// Number of batches in an epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        let n = self.dataset.len();
+        let b = self.config.batch_size;
+        if self.config.drop_last {
+            n / b
+        } else {
+            n.div_ceil(b)
+        }
+    }
+
+    /// Starts the workers for `epoch` and returns its batches, in order.
+    pub fn epoch(&self, epoch: usize) -> Epoch {
+        let plan = self.plan(epoch);
+        let total = plan.len();
+        let shared = Arc::new(Shared {
+            plan,
+            dataset: Arc::clone(&self.dataset),
+            transform: Arc::clone(&self.transform),
+            seed: self.config.seed,
+            epoch: epoch as u64,
+            window: self.config.prefetch.max(1),
+            on_bad_sample: self.config.on_bad_sample,
+            state: Mutex::new(State {
+                next_claim: 0,
+                next_delivery: 0,
+                ready: BTreeMap::new(),
+                stop: false,
+                live_workers: 0,
+            }),
+            changed: Condvar::new(),
+        });
+        let workers = self.config.workers.max(1).min(total.max(1));
+        shared.lock().live_workers = workers;
+        let handles = (0..workers)
+            .map(|_| {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || work(&shared))
+            })
+            .collect();
+        Epoch {
+            shared,
+            handles,
+            total,
+            failed: false,
+        }
+    }
+}
+
+struct State {
+    next_claim: usize,
+    next_delivery: usize,
+    ready: BTreeMap<usize, Result<HostBatch, DataError>>,
+    stop: bool,
+    live_workers: usize,
+}
+
+struct Shared {
+    plan: Vec<Vec<usize>>,
+    dataset: Arc<dyn Dataset>,
+    transform: Arc<dyn Transform>,
+    seed: u64,
+    epoch: u64,
+    window: usize,
+    on_bad_sample: OnBadSample,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn build(&self, batch: usize) -> Result<HostBatch, DataError> {
+        let indices = &self.plan[batch];
+        let mut images = Vec::new();
+        let mut labels = Vec::with_capacity(indices.len());
+        let mut kept = Vec::with_capacity(indices.len());
+        let mut skipped = Vec::new();
+        let mut sample_shape: Option<[usize; 3]> = None;
+        for &index in indices {
+            let sample = match self.dataset.get(index) {
+                Ok(sample) => sample,
+                Err(error) if self.on_bad_sample == OnBadSample::Skip => {
+                    skipped.push(error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let mut rng = Rng::for_sample(self.seed, self.epoch, index as u64);
+            let image = self.transform.apply(sample.image, &mut rng);
+            let shape = [image.channels, image.height, image.width];
+            match sample_shape {
+                None => {
+                    sample_shape = Some(shape);
+                    images.reserve(indices.len() * image.data.len());
+                }
+                Some(first) if first != shape => {
+                    return Err(DataError::new(
+                        format!("sample {index}"),
+                        format!(
+                            "transformed to {shape:?} while its batch holds {first:?}: \
+                             the transform must give every image the same size"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            images.extend_from_slice(&image.data);
+            labels.push(sample.label as i64);
+            kept.push(index);
+        }
+        let [c, h, w] = sample_shape.unwrap_or([0, 0, 0]);
+        Ok(HostBatch {
+            shape: [kept.len(), c, h, w],
+            images,
+            labels,
+            indices: kept,
+            skipped,
+        })
+    }
+}
+
+/// Counts a worker out even when it panics, so the consumer never waits for a dead thread.
+struct WorkerExit<'a>(&'a Shared);
+
+impl Drop for WorkerExit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().live_workers -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+fn work(shared: &Shared) {
+    let _exit = WorkerExit(shared);
+    loop {
+        let batch = {
+            let mut state = shared.lock();
+            loop {
+                if state.stop || state.next_claim >= shared.plan.len() {
+                    return;
+                }
+                if state.next_claim < state.next_delivery + shared.window {
+                    break;
+                }
+                state = shared.wait(state);
+            }
+            state.next_claim += 1;
+            state.next_claim - 1
+        };
+        let result = shared.build(batch);
+        let failed = result.is_err();
+        let mut state = shared.lock();
+        state.ready.insert(batch, result);
+        state.stop |= failed;
+        shared.changed.notify_all();
+    }
+}
+
+/// The batches of one epoch, in plan order. Dropping it stops and joins the workers.
+pub struct Epoch {
+    shared: Arc<Shared>,
+    handles: Vec<JoinHandle<()>>,
+    total: usize,
+    failed: bool,
+}
+
+impl Epoch {
+    /// Number of batches this epoch delivers.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether the epoch has no batch.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl Iterator for Epoch {
+    type Item = Result<HostBatch, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut state = self.shared.lock();
+        loop {
+            if self.failed || state.next_delivery >= self.total {
+                return None;
+            }
+            let next = state.next_delivery;
+            if let Some(result) = state.ready.remove(&next) {
+                state.next_delivery += 1;
+                self.shared.changed.notify_all();
+                match result {
+                    Ok(batch) if batch.indices.is_empty() => continue,
+                    Ok(batch) => return Some(Ok(batch)),
+                    Err(error) => {
+                        self.failed = true;
+                        return Some(Err(error));
+                    }
+                }
+            }
+            if state.live_workers == 0 {
+                self.failed = true;
+                return Some(Err(DataError::new(
+                    format!("batch {next}"),
+                    "every worker thread stopped before producing it (a worker panicked)",
+                )));
+            }
+            state = self.shared.wait(state);
+        }
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        for handle in self.handles.drain(..) {
+            // A worker that panicked has already been counted out; nothing more to do.
+            let _ = handle.join();
+        }
+    }
+}

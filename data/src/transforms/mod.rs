@@ -1,0 +1,154 @@
+//! Composable, seeded transforms and the presets the trainer names.
+
+pub mod color;
+pub mod crops;
+pub mod geometry;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::image::Image;
+use crate::rng::Rng;
+
+pub use color::{ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting};
+pub use crops::{five_crop, ten_crop};
+pub use geometry::{
+    CenterCrop, HorizontalFlip, PadTo, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop,
+    Resize,
+};
+
+/// One step of preprocessing or augmentation; randomness comes only from `rng`.
+pub trait Transform: Send + Sync + fmt::Debug {
+    /// Transforms one image.
+    fn apply(&self, image: Image, rng: &mut Rng) -> Image;
+}
+
+/// Transforms applied in order.
+#[derive(Debug, Default)]
+pub struct Compose(pub Vec<Box<dyn Transform>>);
+
+impl Compose {
+    /// No transform at all.
+    pub fn identity() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Appends a step.
+    pub fn then(mut self, step: impl Transform + 'static) -> Self {
+        self.0.push(Box::new(step));
+        self
+    }
+}
+
+impl Transform for Compose {
+    fn apply(&self, image: Image, rng: &mut Rng) -> Image {
+        self.0
+            .iter()
+            .fold(image, |image, step| step.apply(image, rng))
+    }
+}
+
+/// Named recipes, for training and for evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Nothing but padding/cropping to the input size.
+    None,
+    /// MNIST: zero-pad to the input size (28→32 for LeNet-5), normalise.
+    Mnist,
+    /// CIFAR: random crop with 4 pixels of zero padding, mirror, normalise (He et al. §4.2).
+    Cifar,
+    /// ImageNet: random-resized crop, mirror, normalise; evaluation resizes to 256/224 of the
+    /// input and centre-crops.
+    Imagenet,
+    /// AlexNet: resize to 256/224 of the input, random crop, mirror, PCA lighting (σ = 0.1),
+    /// normalise (Krizhevsky et al. §4.1).
+    Alexnet,
+}
+
+impl Preset {
+    /// Every preset with its name.
+    pub const ALL: [(&'static str, Preset); 5] = [
+        ("none", Preset::None),
+        ("mnist", Preset::Mnist),
+        ("cifar", Preset::Cifar),
+        ("imagenet", Preset::Imagenet),
+        ("alexnet", Preset::Alexnet),
+    ];
+
+    fn resize_side(size: usize) -> usize {
+        size * 256 / 224
+    }
+
+    /// The training recipe for `size × size` inputs.
+    pub fn train(self, size: usize) -> Compose {
+        match self {
+            Preset::None => Compose::identity().then(CenterCrop { size }),
+            Preset::Mnist => Compose::identity()
+                .then(PadTo { size })
+                .then(CenterCrop { size })
+                .then(Normalize::mnist()),
+            Preset::Cifar => Compose::identity()
+                .then(RandomCrop {
+                    size,
+                    padding: 4,
+                    mode: PaddingMode::Zero,
+                })
+                .then(HorizontalFlip { probability: 0.5 })
+                .then(Normalize::cifar10()),
+            Preset::Imagenet => Compose::identity()
+                .then(RandomResizedCrop::new(size))
+                .then(HorizontalFlip { probability: 0.5 })
+                .then(Normalize::imagenet()),
+            Preset::Alexnet => Compose::identity()
+                .then(Resize {
+                    size: Self::resize_side(size),
+                })
+                .then(RandomCrop {
+                    size,
+                    padding: 0,
+                    mode: PaddingMode::Zero,
+                })
+                .then(HorizontalFlip { probability: 0.5 })
+                .then(PcaLighting {
+                    std: 0.1,
+                    pca: Pca::IMAGENET,
+                })
+                .then(Normalize::imagenet()),
+        }
+    }
+
+    /// The evaluation recipe for `size × size` inputs (deterministic).
+    pub fn eval(self, size: usize) -> Compose {
+        match self {
+            Preset::None => Compose::identity().then(CenterCrop { size }),
+            Preset::Mnist => Preset::Mnist.train(size),
+            Preset::Cifar => Compose::identity()
+                .then(CenterCrop { size })
+                .then(Normalize::cifar10()),
+            Preset::Imagenet | Preset::Alexnet => Compose::identity()
+                .then(Resize {
+                    size: Self::resize_side(size),
+                })
+                .then(CenterCrop { size })
+                .then(Normalize::imagenet()),
+        }
+    }
+}
+
+impl FromStr for Preset {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Preset::ALL
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, preset)| *preset)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Preset::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "unknown augmentation preset '{name}' (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}

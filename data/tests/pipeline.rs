@@ -1,0 +1,177 @@
+//! The multithreaded pipeline: determinism across worker counts, exact epochs, errors and
+//! shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::prelude::*;
+use data::datasets::embedded::mnist_subset;
+use data::datasets::idx::Split;
+use data::{DataError, DataLoader, Dataset, HostBatch, LoaderConfig, OnBadSample, Preset, Sample};
+
+fn loader(workers: usize, seed: u64) -> DataLoader {
+    let dataset: Arc<dyn Dataset> = Arc::new(mnist_subset(Split::Test));
+    let transform = Arc::new(
+        data::Compose::identity()
+            .then(data::transforms::RandomCrop {
+                size: 32,
+                padding: 4,
+                mode: data::transforms::PaddingMode::Zero,
+            })
+            .then(data::transforms::RandomAffine {
+                degrees: 10.0,
+                shear: 5.0,
+            }),
+    );
+    let config = LoaderConfig {
+        workers,
+        prefetch: 3,
+        seed,
+        ..LoaderConfig::new(64)
+    };
+    DataLoader::new(dataset, transform, config)
+}
+
+fn collect(loader: &DataLoader, epoch: usize) -> Vec<HostBatch> {
+    loader.epoch(epoch).map(Result::unwrap).collect()
+}
+
+#[test]
+fn one_and_two_workers_give_identical_batches() {
+    let one = collect(&loader(1, 7), 3);
+    let two = collect(&loader(2, 7), 3);
+    let four = collect(&loader(4, 7), 3);
+    assert_eq!(one.len(), 32);
+    for ((a, b), c) in one.iter().zip(&two).zip(&four) {
+        assert_eq!(a.indices, b.indices);
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.images, b.images);
+        assert_eq!(a.images, c.images);
+    }
+}
+
+#[test]
+fn epochs_cover_every_sample_once_and_reshuffle() {
+    let loader = loader(2, 1);
+    let first = collect(&loader, 0);
+    let mut seen: Vec<usize> = first.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_eq!(first.last().unwrap().indices.len(), 2000 % 64);
+    seen.sort_unstable();
+    assert_eq!(seen, (0..2000).collect::<Vec<_>>());
+    let second = collect(&loader, 1);
+    assert_ne!(first[0].indices, second[0].indices);
+    assert_eq!(first[0].shape, [64, 1, 32, 32]);
+
+    let dataset: Arc<dyn Dataset> = Arc::new(mnist_subset(Split::Test));
+    let config = LoaderConfig {
+        drop_last: true,
+        shuffle: false,
+        ..LoaderConfig::new(64)
+    };
+    let loader = DataLoader::new(dataset, Arc::new(Preset::Mnist.eval(32)), config);
+    let batches = collect(&loader, 0);
+    assert_eq!(batches.len(), 2000 / 64);
+    assert_eq!(loader.batches_per_epoch(), 31);
+    assert_eq!(batches[0].indices, (0..64).collect::<Vec<_>>());
+}
+
+#[test]
+fn batches_become_tensors() {
+    let batch = loader(2, 0).epoch(0).next().unwrap().unwrap();
+    let labels = batch.labels.clone();
+    let device = Device::flex();
+    let on_device = batch.to_device(&device);
+    assert_eq!(on_device.images.dims(), [64, 1, 32, 32]);
+    let device_labels: Vec<i64> = on_device
+        .labels
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(device_labels, labels);
+}
+
+/// A dataset whose sample 100 cannot be read, and which counts reads.
+struct Faulty {
+    inner: data::datasets::idx::IdxDataset,
+    reads: AtomicUsize,
+}
+
+impl Dataset for Faulty {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(index)
+    }
+    fn get(&self, index: usize) -> Result<Sample, DataError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if index == 100 {
+            return Err(DataError::new("digits/100.png", "cannot decode image"));
+        }
+        self.inner.get(index)
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+}
+
+fn faulty_loader(on_bad_sample: OnBadSample) -> (DataLoader, Arc<Faulty>) {
+    let faulty = Arc::new(Faulty {
+        inner: mnist_subset(Split::Test),
+        reads: AtomicUsize::new(0),
+    });
+    let config = LoaderConfig {
+        workers: 2,
+        shuffle: false,
+        on_bad_sample,
+        ..LoaderConfig::new(50)
+    };
+    let dataset: Arc<dyn Dataset> = faulty.clone();
+    (
+        DataLoader::new(dataset, Arc::new(data::Compose::identity()), config),
+        faulty,
+    )
+}
+
+#[test]
+fn a_worker_error_reaches_the_consumer() {
+    let (loader, _) = faulty_loader(OnBadSample::Fail);
+    let results: Vec<_> = loader.epoch(0).collect();
+    assert_eq!(
+        results.len(),
+        3,
+        "two good batches, then the error, then the end"
+    );
+    assert!(results[0].is_ok() && results[1].is_ok());
+    let error = results[2].as_ref().unwrap_err().to_string();
+    assert_eq!(error, "digits/100.png: cannot decode image");
+}
+
+#[test]
+fn skipped_samples_are_reported() {
+    let (loader, _) = faulty_loader(OnBadSample::Skip);
+    let batches: Vec<HostBatch> = loader.epoch(0).map(Result::unwrap).collect();
+    assert_eq!(batches.len(), 40);
+    assert_eq!(batches[2].indices.len(), 49);
+    assert_eq!(batches[2].skipped.len(), 1);
+    assert!(batches[2].skipped[0].to_string().contains("digits/100.png"));
+}
+
+#[test]
+fn an_early_break_stops_the_workers() {
+    let (loader, faulty) = faulty_loader(OnBadSample::Skip);
+    {
+        let mut epoch = loader.epoch(0);
+        epoch.next().unwrap().unwrap();
+    } // dropped: workers stop and are joined here
+    let reads_after_drop = faulty.reads.load(Ordering::SeqCst);
+    // Prefetch bounds the work done ahead: at most the first batch plus the window.
+    assert!(reads_after_drop <= 50 * (1 + 4), "{reads_after_drop} reads");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(
+        faulty.reads.load(Ordering::SeqCst),
+        reads_after_drop,
+        "no thread still running"
+    );
+}

@@ -1,0 +1,70 @@
+//! The real datasets in `../shared/datasets` (beside the repository, as in CI).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use data::Dataset;
+use data::datasets::cifar::CIFAR10_CLASSES;
+use data::datasets::class_counts;
+use data::datasets::idx::{IdxDataset, Split};
+use data::datasets::image_folder::ImageFolder;
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
+}
+
+/// The CIFAR-10 JPEG tarball, extracted once per test run into the target folder.
+fn cifar_folder() -> &'static PathBuf {
+    static FOLDER: OnceLock<PathBuf> = OnceLock::new();
+    FOLDER.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("cnn-zoo-cifar10-jpeg-{}", std::process::id()));
+        let file = std::fs::File::open(shared().join("cifar10-jpeg.tar.gz")).unwrap();
+        tar::Archive::new(flate2::read::GzDecoder::new(file))
+            .unpack(&out)
+            .unwrap();
+        out.join("cifar10")
+    })
+}
+
+#[test]
+fn mnist_has_the_canonical_counts() {
+    let dir = shared().join("mnist");
+    let train = IdxDataset::mnist(&dir, Split::Train).unwrap();
+    let test = IdxDataset::mnist(&dir, Split::Test).unwrap();
+    assert_eq!((train.len(), test.len()), (60_000, 10_000));
+    assert_eq!(train.image_size(), [28, 28]);
+    // LeCun, Cortes, Burges: digits 0–9 in the training and test sets.
+    assert_eq!(
+        class_counts(&train),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        class_counts(&test),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+}
+
+#[test]
+fn cifar10_folders_have_50000_and_10000_images() {
+    let root = cifar_folder();
+    let train = ImageFolder::open(&root.join("train"), 3).unwrap();
+    let test = ImageFolder::open(&root.join("test"), 3).unwrap();
+    assert_eq!((train.len(), test.len()), (50_000, 10_000));
+    assert_eq!(train.classes(), CIFAR10_CLASSES);
+    assert_eq!(class_counts(&train), [5000; 10]);
+    assert_eq!(class_counts(&test), [1000; 10]);
+    let sample = test.get(1234).unwrap();
+    assert_eq!(
+        (
+            sample.image.channels,
+            sample.image.height,
+            sample.image.width
+        ),
+        (3, 32, 32)
+    );
+    let grey = ImageFolder::open(&root.join("test"), 1)
+        .unwrap()
+        .get(1234)
+        .unwrap();
+    assert_eq!(grey.image.channels, 1);
+}
