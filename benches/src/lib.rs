@@ -1,5 +1,6 @@
 //! # benches
 //!
-//! Backend comparisons of the zoo's models (forward and training step, images/s, beside
-//! PyTorch). The benchmark matrix arrives with the benches issue; until then this crate exports
-//! nothing.
+//! Benchmarks run by `cargo xtask bench …`: each measures the project beside PyTorch doing the
+//! same work on the same machine in the same run, and reports ratios.
+
+pub mod data_pipeline;

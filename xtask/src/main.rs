@@ -1,5 +1,7 @@
 //! `cargo xtask <command>`: a thin command line over the `trainer` crate.
 
+mod bench;
+mod data;
 mod summary;
 
 use std::process::ExitCode;
@@ -21,12 +23,20 @@ struct Cli {
 enum Command {
     /// Layers, output shapes, parameters and MACs of a zoo model (Keras's `model.summary()`).
     Summary(summary::SummaryArgs),
+    /// Datasets: download, PCA of colours.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Benchmarks beside PyTorch.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary(args) => summary::run(args),
+        Command::Data(command) => data::run(command),
+        Command::Bench(command) => bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
