@@ -13,15 +13,21 @@ fn shared() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
 }
 
-/// The CIFAR-10 JPEG tarball, extracted once per test run into the target folder.
+/// The CIFAR-10 JPEG tarball, extracted once into the target folder and reused by later runs.
 fn cifar_folder() -> &'static PathBuf {
     static FOLDER: OnceLock<PathBuf> = OnceLock::new();
     FOLDER.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("cnn-zoo-cifar10-jpeg-{}", std::process::id()));
-        let file = std::fs::File::open(shared().join("cifar10-jpeg.tar.gz")).unwrap();
-        tar::Archive::new(flate2::read::GzDecoder::new(file))
-            .unpack(&out)
-            .unwrap();
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cifar10-jpeg");
+        if !out.join(".complete").is_file() {
+            let partial = out.with_extension(format!("partial-{}", std::process::id()));
+            let file = std::fs::File::open(shared().join("cifar10-jpeg.tar.gz")).unwrap();
+            tar::Archive::new(flate2::read::GzDecoder::new(file))
+                .unpack(&partial)
+                .unwrap();
+            std::fs::write(partial.join(".complete"), b"").unwrap();
+            let _ = std::fs::remove_dir_all(&out);
+            std::fs::rename(&partial, &out).unwrap();
+        }
         out.join("cifar10")
     })
 }
