@@ -4,6 +4,8 @@
 //! (a) CIFAR-10 JPEGs at 32×32: random crop (pad 4), mirror, normalise.
 //! (b) 500×375 JPEGs (CIFAR images upscaled and saved, quality 90): random-resized crop to 224,
 //!     mirror, colour shift, PCA lighting, normalise.
+//!
+//! Each figure is the median of three full passes, ours and torchvision's interleaved.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +49,15 @@ pub struct DataBenchConfig {
 }
 
 const BATCH: usize = 128;
+
+/// Passes per measurement, ours and torchvision's interleaved; the median is reported (the
+/// machine is shared and noisy).
+const REPEATS: usize = 3;
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
 
 fn extract(tarball: &Path, into: &Path) -> Result<PathBuf, DataError> {
     let root = into.join("cifar10");
@@ -185,16 +196,21 @@ pub fn run(config: &DataBenchConfig) -> Result<Vec<DataBenchRow>, DataError> {
         ("jpeg224", &large, &large_root, config.large_images),
     ] {
         for workers in [1, 2] {
-            let transform = if workload == "cifar32" {
-                cifar_transform()
-            } else {
-                large_transform()
-            };
-            let ours = measure(Arc::clone(dataset), transform, workers)?;
-            let theirs = config
-                .python
-                .as_deref()
-                .and_then(|python| torchvision(python, folder, workload, images, workers));
+            let mut ours = Vec::with_capacity(REPEATS);
+            let mut theirs = Vec::with_capacity(REPEATS);
+            for _ in 0..REPEATS {
+                let transform = if workload == "cifar32" {
+                    cifar_transform()
+                } else {
+                    large_transform()
+                };
+                ours.push(measure(Arc::clone(dataset), transform, workers)?);
+                if let Some(python) = config.python.as_deref() {
+                    theirs.extend(torchvision(python, folder, workload, images, workers));
+                }
+            }
+            let ours = median(&mut ours).expect("at least one measurement");
+            let theirs = median(&mut theirs);
             rows.push(DataBenchRow {
                 workload: workload.to_string(),
                 workers,
