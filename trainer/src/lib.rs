@@ -3,8 +3,10 @@
 //! Joins `model-zoo` and `data`: builds any zoo model on the device chosen at run time and
 //! reports on it. `xtask` is a thin command line over this crate.
 
+pub mod checkpoint;
 pub mod device;
 pub mod summary;
+pub mod train;
 
 pub use data;
 pub use device::BackendKind;

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod summary;
+mod train;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a zoo model (default: on the embedded MNIST subset, on the CPU).
+    Train(train::TrainArgs),
     /// Layers, output shapes, parameters and MACs of a zoo model (Keras's `model.summary()`).
     Summary(summary::SummaryArgs),
     /// Datasets: download, PCA of colours.
@@ -34,6 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => train::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Data(command) => data::run(command),
         Command::Bench(command) => bench::run(command),

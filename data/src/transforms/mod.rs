@@ -53,7 +53,8 @@ impl Transform for Compose {
 pub enum Preset {
     /// Nothing but padding/cropping to the input size.
     None,
-    /// MNIST: zero-pad to the input size (28→32 for LeNet-5), normalise.
+    /// MNIST: zero-pad to the input size (28→32 for LeNet-5), rotate and shear by up to 10°
+    /// (training only), normalise.
     Mnist,
     /// CIFAR: random crop with 4 pixels of zero padding, mirror, normalise (He et al. §4.2).
     Cifar,
@@ -86,6 +87,10 @@ impl Preset {
             Preset::Mnist => Compose::identity()
                 .then(PadTo { size })
                 .then(CenterCrop { size })
+                .then(RandomAffine {
+                    degrees: 10.0,
+                    shear: 10.0,
+                })
                 .then(Normalize::mnist()),
             Preset::Cifar => Compose::identity()
                 .then(RandomCrop {
@@ -121,7 +126,10 @@ impl Preset {
     pub fn eval(self, size: usize) -> Compose {
         match self {
             Preset::None => Compose::identity().then(CenterCrop { size }),
-            Preset::Mnist => Preset::Mnist.train(size),
+            Preset::Mnist => Compose::identity()
+                .then(PadTo { size })
+                .then(CenterCrop { size })
+                .then(Normalize::mnist()),
             Preset::Cifar => Compose::identity()
                 .then(CenterCrop { size })
                 .then(Normalize::cifar10()),

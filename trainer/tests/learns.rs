@@ -1,0 +1,94 @@
+//! Training for real, on the CPU: LeNet-5 learns MNIST digits, and a diverging run stops
+//! without touching the last good checkpoint.
+
+use std::path::PathBuf;
+
+use trainer::train::{Schedule, TrainConfig, TrainError, train};
+
+fn run_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn small_run(name: &str) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        // 2,500 embedded digits: 2,000 to train on, 500 held back.
+        limit: Some(2500),
+        validation: 500,
+        workers: 2,
+        quiet: true,
+        out: run_dir(name),
+        ..TrainConfig::new("lenet5")
+    }
+}
+
+#[test]
+fn lenet5_learns_2000_digits() {
+    let config = small_run("lenet5-learns");
+    let report = train(&config).unwrap();
+    let valid: Vec<f64> = report
+        .metrics
+        .iter()
+        .filter(|m| m.split == "valid")
+        .map(|m| m.top1)
+        .collect();
+    assert_eq!(valid.len(), 3);
+    assert!(valid[2] >= 0.90, "held-back accuracy {valid:?}");
+    assert!(
+        report.test.top1 >= 0.85,
+        "test accuracy {}",
+        report.test.top1
+    );
+    for file in ["config.json", "metrics.csv", "last.bpk", "best.bpk"] {
+        assert!(config.out.join(file).is_file(), "{file} written");
+    }
+    let csv = std::fs::read_to_string(config.out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 2 + 1, "{csv}");
+    assert!(csv.starts_with("epoch,split,loss,top1,top5,lr,images_per_second,seconds"));
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
+    let good = TrainConfig {
+        epochs: 1,
+        ..small_run("lenet5-diverges")
+    };
+    train(&good).unwrap();
+    let saved = std::fs::read(good.out.join("last.bpk")).unwrap();
+    let diverging = TrainConfig {
+        // Larger than f32 can hold: the first step makes the weights infinite.
+        lr: 1e39,
+        schedule: Schedule::Constant,
+        ..good.clone()
+    };
+    let error = train(&diverging).unwrap_err();
+    assert!(matches!(error, TrainError::Diverged { .. }), "{error}");
+    assert!(error.to_string().contains("last good checkpoint is kept"));
+    assert_eq!(std::fs::read(good.out.join("last.bpk")).unwrap(), saved);
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let config = TrainConfig {
+        dataset: "mnist".into(),
+        data_dir: run_dir("no-mnist-here"),
+        ..small_run("lenet5-no-data")
+    };
+    let error = train(&config).unwrap_err().to_string();
+    assert!(
+        error.contains("train-images-idx3-ubyte") && error.contains("fetch"),
+        "{error}"
+    );
+    let config = TrainConfig {
+        model: "lenet6".into(),
+        ..small_run("lenet6")
+    };
+    assert!(
+        train(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean lenet5")
+    );
+}
