@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod eval;
 pub mod summary;
 pub mod train;
 

@@ -22,13 +22,13 @@ use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
 use indicatif::{ProgressBar, ProgressStyle};
 use model_zoo::{Classifier, ModelOptions, UnknownModel, ZooModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 
 /// The optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OptimizerKind {
     /// SGD with momentum, PyTorch's semantics (no dampening).
     Sgd,
@@ -37,7 +37,7 @@ pub enum OptimizerKind {
 }
 
 /// The learning-rate schedule over epochs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Schedule {
     /// The same rate throughout.
     Constant,
@@ -46,7 +46,7 @@ pub enum Schedule {
 }
 
 /// Everything needed to rerun a training run; saved as `config.json` beside its weights.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Registry name of the model.
     pub model: String,
@@ -200,15 +200,15 @@ impl From<WriteError> for TrainError {
 }
 
 /// The datasets, loaders and model a run needs.
-struct Setup {
-    train: DataLoader,
-    valid: Option<DataLoader>,
-    test: DataLoader,
-    model: ZooModel,
-    classes: usize,
+pub(crate) struct Setup {
+    pub(crate) train: DataLoader,
+    pub(crate) valid: Option<DataLoader>,
+    pub(crate) test: DataLoader,
+    pub(crate) model: ZooModel,
+    pub(crate) classes: usize,
 }
 
-fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
+pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
     let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
     let source = DatasetSource::parse(&config.dataset);
     let small_images = matches!(

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use trainer::eval::{EvalSplit, evaluate_run};
 use trainer::train::{Schedule, TrainConfig, TrainError, train};
 
 fn run_dir(name: &str) -> PathBuf {
@@ -47,6 +48,24 @@ fn lenet5_learns_2000_digits() {
     let csv = std::fs::read_to_string(config.out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 2 + 1, "{csv}");
     assert!(csv.starts_with("epoch,split,loss,top1,top5,lr,images_per_second,seconds"));
+
+    // Evaluating the saved last weights gives the run's own test figure back.
+    let last = config.out.join("last.bpk");
+    let report = evaluate_run(&config.out, Some(&last), EvalSplit::Test).unwrap();
+    assert_eq!(report.images, 2000);
+    assert_eq!(report.top1, report_test_top1(&config.out));
+    let counted: usize = report.confusion.iter().flatten().sum();
+    assert_eq!(counted, 2000);
+    assert_eq!(report.per_class.len(), 10);
+    let error = evaluate_run(&run_dir("not-a-run"), None, EvalSplit::Test).unwrap_err();
+    assert!(error.to_string().contains("config.json"), "{error}");
+}
+
+/// The test row's top-1 from the run's metrics.csv.
+fn report_test_top1(run: &std::path::Path) -> f64 {
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let row = csv.lines().find(|line| line.contains(",test,")).unwrap();
+    row.split(',').nth(3).unwrap().parse().unwrap()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod eval;
 mod summary;
 mod train;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Train a zoo model (default: on the embedded MNIST subset, on the CPU).
     Train(train::TrainArgs),
+    /// Accuracy of a trained run, per class, with the confusion matrix.
+    Eval(eval::EvalArgs),
     /// Layers, output shapes, parameters and MACs of a zoo model (Keras's `model.summary()`).
     Summary(summary::SummaryArgs),
     /// Datasets: download, PCA of colours.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Data(command) => data::run(command),
         Command::Bench(command) => bench::run(command),

@@ -1,0 +1,132 @@
+//! `cargo xtask eval <run>`: a trained run's accuracy on the test (or validation) split, per
+//! class, with the confusion matrix.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use model_zoo::Classifier;
+use serde::Serialize;
+
+use crate::checkpoint::{WriteError, write_atomically};
+use crate::train::{TrainConfig, TrainError, setup};
+
+/// Which split to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSplit {
+    /// The dataset's test split.
+    Test,
+    /// The training images the run held back.
+    Valid,
+}
+
+/// A run's accuracy on one split.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// The weights evaluated.
+    pub weights: PathBuf,
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Top-5 accuracy.
+    pub top5: f64,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Top-1 accuracy of each class.
+    pub per_class: Vec<f64>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Reads the `config.json` a training run saved in `run`.
+pub fn load_config(run: &Path) -> Result<TrainConfig, TrainError> {
+    let path = run.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        TrainError::Config(format!(
+            "{}: {e} (is {} a run folder?)",
+            path.display(),
+            run.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| TrainError::Config(format!("{}: not a run's config: {e}", path.display())))
+}
+
+/// Evaluates the weights `weights` (default: the run's `best.bpk`) of the run in `run`.
+pub fn evaluate_run(
+    run: &Path,
+    weights: Option<&Path>,
+    split: EvalSplit,
+) -> Result<EvalReport, TrainError> {
+    let config = load_config(run)?;
+    let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
+    let device = config.backend.device();
+    let setup = setup(&config, &device)?;
+    let model = setup.model.try_load_file(&weights).map_err(|e| {
+        TrainError::Config(format!(
+            "{}: cannot load weights for {}: {e:?}",
+            weights.display(),
+            config.model
+        ))
+    })?;
+    let loader = match split {
+        EvalSplit::Test => &setup.test,
+        EvalSplit::Valid => setup.valid.as_ref().ok_or_else(|| {
+            TrainError::Config(format!(
+                "the run in {} held no images back for validation",
+                run.display()
+            ))
+        })?,
+    };
+    let classes = loader.dataset().classes().to_vec();
+    let mut confusion = vec![vec![0usize; classes.len()]; classes.len()];
+    let (mut images, mut top5) = (0usize, 0usize);
+    for batch in loader.epoch(0) {
+        let batch = batch?;
+        let labels = batch.labels.clone();
+        let on_device = batch.to_device(&device);
+        let logits = model.forward(on_device.images);
+        let [n, num_classes] = logits.dims();
+        let k = 5.min(num_classes);
+        let predicted: Vec<i64> = logits
+            .clone()
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .unwrap_or_default();
+        let best_k: Vec<i64> = logits
+            .topk_with_indices(k, 1)
+            .1
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .unwrap_or_default();
+        for (row, (&label, &guess)) in labels.iter().zip(&predicted).enumerate() {
+            confusion[label as usize][guess as usize] += 1;
+            top5 += usize::from(best_k[row * k..(row + 1) * k].contains(&label));
+        }
+        images += n;
+    }
+    let correct: usize = (0..classes.len()).map(|c| confusion[c][c]).sum();
+    let per_class = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>().max(1) as f64)
+        .collect();
+    Ok(EvalReport {
+        weights,
+        images,
+        top1: correct as f64 / images.max(1) as f64,
+        top5: top5 as f64 / images.max(1) as f64,
+        classes,
+        per_class,
+        confusion,
+    })
+}
+
+/// Writes the report as JSON.
+pub fn write_report(report: &EvalReport, path: &Path) -> Result<(), WriteError> {
+    let json = serde_json::to_vec_pretty(report).expect("the report serialises");
+    write_atomically(path, &json)
+}
