@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Tensor, TensorData};
+use data::datasets::image_folder::decode_file;
+use data::{Rng, Transform};
 use model_zoo::Classifier;
 use serde::Serialize;
 
@@ -129,4 +133,76 @@ pub fn evaluate_run(
 pub fn write_report(report: &EvalReport, path: &Path) -> Result<(), WriteError> {
     let json = serde_json::to_vec_pretty(report).expect("the report serialises");
     write_atomically(path, &json)
+}
+
+/// The most likely classes of one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    /// The image file.
+    pub image: PathBuf,
+    /// Up to five (class name, probability), most likely first.
+    pub top5: Vec<(String, f64)>,
+    /// The full logits vector.
+    pub logits: Vec<f32>,
+}
+
+/// Classifies image files with a trained run's weights (default: `best.bpk`), preprocessed as
+/// the run's evaluation data is.
+pub fn predict_images(
+    run: &Path,
+    weights: Option<&Path>,
+    images: &[PathBuf],
+) -> Result<Vec<Prediction>, TrainError> {
+    let config = load_config(run)?;
+    let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
+    let device = config.backend.device();
+    let setup = setup(&config, &device)?;
+    let model = setup.model.try_load_file(&weights).map_err(|e| {
+        TrainError::Config(format!(
+            "{}: cannot load weights for {}: {e:?}",
+            weights.display(),
+            config.model
+        ))
+    })?;
+    let classes = setup.test.dataset().classes().to_vec();
+    let (transform, channels) = setup.eval_transform;
+    images
+        .iter()
+        .map(|path| {
+            let image = decode_file(path, channels)?;
+            // The evaluation recipe is deterministic; the generator is never drawn from.
+            let image = transform.apply(image, &mut Rng::new(0));
+            let shape = [1, image.channels, image.height, image.width];
+            let input = Tensor::<4>::from_data(TensorData::new(image.data, shape), &device);
+            let logits = model.forward(input);
+            let probabilities = softmax(logits.clone(), 1);
+            let logits: Vec<f32> = logits
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap_or_default();
+            let probabilities: Vec<f32> = probabilities
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap_or_default();
+            let mut order: Vec<usize> = (0..probabilities.len()).collect();
+            order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+            let top5 = order
+                .into_iter()
+                .take(5)
+                .map(|c| {
+                    (
+                        classes.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                        f64::from(probabilities[c]),
+                    )
+                })
+                .collect();
+            Ok(Prediction {
+                image: path.clone(),
+                top5,
+                logits,
+            })
+        })
+        .collect()
 }

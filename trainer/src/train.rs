@@ -206,6 +206,8 @@ pub(crate) struct Setup {
     pub(crate) test: DataLoader,
     pub(crate) model: ZooModel,
     pub(crate) classes: usize,
+    /// Evaluation preprocessing and the channels images decode to, for single images.
+    pub(crate) eval_transform: (data::Compose, usize),
 }
 
 pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
@@ -264,6 +266,7 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         test: loader(test, false),
         model: info.build(&options, device),
         classes,
+        eval_transform: (preset.eval(size), source.channels()),
     })
 }
 
@@ -385,6 +388,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
         test,
         model,
         classes,
+        ..
     } = setup(config, &autodiff)?;
     std::fs::create_dir_all(&config.out).map_err(|e| WriteError {
         path: config.out.clone(),

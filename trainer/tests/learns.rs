@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use trainer::eval::{EvalSplit, evaluate_run};
+use data::Dataset;
+use data::datasets::embedded::mnist_subset;
+use data::datasets::idx::Split;
+use trainer::eval::{EvalSplit, evaluate_run, predict_images};
 use trainer::train::{Schedule, TrainConfig, TrainError, train};
 
 fn run_dir(name: &str) -> PathBuf {
@@ -59,6 +62,44 @@ fn lenet5_learns_2000_digits() {
     assert_eq!(report.per_class.len(), 10);
     let error = evaluate_run(&run_dir("not-a-run"), None, EvalSplit::Test).unwrap_err();
     assert!(error.to_string().contains("config.json"), "{error}");
+
+    // Prediction on image files: 20 test digits saved as PNG, read back like any photo.
+    let digits = mnist_subset(Split::Test);
+    let folder = run_dir("digits-as-png");
+    std::fs::create_dir_all(&folder).unwrap();
+    let files: Vec<PathBuf> = (0..20)
+        .map(|index| {
+            let pixels: Vec<u8> = digits
+                .get(index)
+                .unwrap()
+                .image
+                .data
+                .iter()
+                .map(|v| (v * 255.0).round() as u8)
+                .collect();
+            let path = folder.join(format!("{index}.png"));
+            image::GrayImage::from_raw(28, 28, pixels)
+                .unwrap()
+                .save(&path)
+                .unwrap();
+            path
+        })
+        .collect();
+    let predictions = predict_images(&config.out, Some(&last), &files).unwrap();
+    let right = predictions
+        .iter()
+        .enumerate()
+        .filter(|(index, p)| p.top5[0].0 == digits.label(*index).to_string())
+        .count();
+    assert!(right >= 16, "{right} of 20 digits recognised");
+    for prediction in &predictions {
+        assert_eq!((prediction.top5.len(), prediction.logits.len()), (5, 10));
+        assert!(prediction.top5.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+    let broken = folder.join("broken.png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    let error = predict_images(&config.out, Some(&last), &[broken]).unwrap_err();
+    assert!(error.to_string().contains("broken.png"), "{error}");
 }
 
 /// The test row's top-1 from the run's metrics.csv.

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod eval;
+mod predict;
 mod summary;
 mod train;
 
@@ -27,6 +28,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Accuracy of a trained run, per class, with the confusion matrix.
     Eval(eval::EvalArgs),
+    /// Top-5 classes of image files with a trained run's weights.
+    Predict(predict::PredictArgs),
     /// Layers, output shapes, parameters and MACs of a zoo model (Keras's `model.summary()`).
     Summary(summary::SummaryArgs),
     /// Datasets: download, PCA of colours.
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Data(command) => data::run(command),
         Command::Bench(command) => bench::run(command),
