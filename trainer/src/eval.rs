@@ -4,15 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use data::datasets::image_folder::decode_file;
-use data::{Rng, Transform};
-use model_zoo::Classifier;
+use data::{Compose, DataLoader, Rng, Transform};
+use model_zoo::{Classifier, ZooModel};
 use serde::Serialize;
 
 use crate::checkpoint::{WriteError, write_atomically};
-use crate::train::{TrainConfig, TrainError, setup};
+use crate::train::{Setup, TrainConfig, TrainError, setup};
 
 /// Which split to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,26 +57,61 @@ pub fn load_config(run: &Path) -> Result<TrainConfig, TrainError> {
         .map_err(|e| TrainError::Config(format!("{}: not a run's config: {e}", path.display())))
 }
 
-/// Evaluates the weights `weights` (default: the run's `best.bpk`) of the run in `run`.
-pub fn evaluate_run(
-    run: &Path,
-    weights: Option<&Path>,
-    split: EvalSplit,
-) -> Result<EvalReport, TrainError> {
+/// A trained run rebuilt from its folder: its evaluation data and the model with its weights.
+struct LoadedRun {
+    weights: PathBuf,
+    device: Device,
+    model: ZooModel,
+    test: DataLoader,
+    valid: Option<DataLoader>,
+    eval_transform: (Compose, usize),
+}
+
+fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
     let config = load_config(run)?;
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
     let device = config.backend.device();
-    let setup = setup(&config, &device)?;
-    let model = setup.model.try_load_file(&weights).map_err(|e| {
+    let Setup {
+        model,
+        test,
+        valid,
+        eval_transform,
+        ..
+    } = setup(&config, &device)?;
+    let model = model.try_load_file(&weights).map_err(|e| {
         TrainError::Config(format!(
             "{}: cannot load weights for {}: {e:?}",
             weights.display(),
             config.model
         ))
     })?;
+    Ok(LoadedRun {
+        weights,
+        device,
+        model,
+        test,
+        valid,
+        eval_transform,
+    })
+}
+
+/// Evaluates the weights `weights` (default: the run's `best.bpk`) of the run in `run`.
+pub fn evaluate_run(
+    run: &Path,
+    weights: Option<&Path>,
+    split: EvalSplit,
+) -> Result<EvalReport, TrainError> {
+    let LoadedRun {
+        weights,
+        device,
+        model,
+        test,
+        valid,
+        ..
+    } = load_run(run, weights)?;
     let loader = match split {
-        EvalSplit::Test => &setup.test,
-        EvalSplit::Valid => setup.valid.as_ref().ok_or_else(|| {
+        EvalSplit::Test => &test,
+        EvalSplit::Valid => valid.as_ref().ok_or_else(|| {
             TrainError::Config(format!(
                 "the run in {} held no images back for validation",
                 run.display()
@@ -153,19 +189,14 @@ pub fn predict_images(
     weights: Option<&Path>,
     images: &[PathBuf],
 ) -> Result<Vec<Prediction>, TrainError> {
-    let config = load_config(run)?;
-    let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
-    let device = config.backend.device();
-    let setup = setup(&config, &device)?;
-    let model = setup.model.try_load_file(&weights).map_err(|e| {
-        TrainError::Config(format!(
-            "{}: cannot load weights for {}: {e:?}",
-            weights.display(),
-            config.model
-        ))
-    })?;
-    let classes = setup.test.dataset().classes().to_vec();
-    let (transform, channels) = setup.eval_transform;
+    let LoadedRun {
+        device,
+        model,
+        test,
+        eval_transform: (transform, channels),
+        ..
+    } = load_run(run, weights)?;
+    let classes = test.dataset().classes().to_vec();
     images
         .iter()
         .map(|path| {
