@@ -197,19 +197,6 @@ pub fn pad_to(image: Image, height: usize, width: usize) -> Image {
     out
 }
 
-/// Zero-pads evenly to `size × size` (MNIST's 28×28 to LeNet-5's 32×32).
-#[derive(Debug, Clone)]
-pub struct PadTo {
-    /// Side after padding.
-    pub size: usize,
-}
-
-impl Transform for PadTo {
-    fn apply(&self, image: Image, _rng: &mut Rng) -> Image {
-        pad_to(image, self.size, self.size)
-    }
-}
-
 /// A random `size × size` window after padding every side (the CIFAR recipe: pad 4, crop 32).
 #[derive(Debug, Clone)]
 pub struct RandomCrop {

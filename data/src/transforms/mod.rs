@@ -13,8 +13,7 @@ use crate::rng::Rng;
 pub use color::{ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting};
 pub use crops::{five_crop, ten_crop};
 pub use geometry::{
-    CenterCrop, HorizontalFlip, PadTo, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop,
-    Resize,
+    CenterCrop, HorizontalFlip, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop, Resize,
 };
 
 /// One step of preprocessing or augmentation; randomness comes only from `rng`.
@@ -84,8 +83,8 @@ impl Preset {
     pub fn train(self, size: usize) -> Compose {
         match self {
             Preset::None => Compose::identity().then(CenterCrop { size }),
+            // CenterCrop zero-pads MNIST's 28×28 evenly to 32×32 before cropping.
             Preset::Mnist => Compose::identity()
-                .then(PadTo { size })
                 .then(CenterCrop { size })
                 .then(RandomAffine {
                     degrees: 10.0,
@@ -127,7 +126,6 @@ impl Preset {
         match self {
             Preset::None => Compose::identity().then(CenterCrop { size }),
             Preset::Mnist => Compose::identity()
-                .then(PadTo { size })
                 .then(CenterCrop { size })
                 .then(Normalize::mnist()),
             Preset::Cifar => Compose::identity()
