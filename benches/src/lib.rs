@@ -4,3 +4,4 @@
 //! same work on the same machine in the same run, and reports ratios.
 
 pub mod data_pipeline;
+pub mod models;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU half of benches/RESULTS.md in one call on a lent NVIDIA machine, which builds nothing:
+# it runs the release xtask built elsewhere (.gpu/xtask or .gpu/xtask.gz) and the machine's own
+# python3 with PyTorch.
+#
+#   1. PyTorch's matrix (train, then inference): fp32, fp32 without TF32, bf16 channels-last.
+#   2. Burn on wgpu (Vulkan), one process per model, cold (no autotune cache yet), each under a
+#      timeout so one slow model cannot eat the others' time.
+#   3. What time is left: the same models again with the autotune cache that step 2 wrote, to
+#      measure the warm-up with a warm cache.
+#
+# Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
+# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, wgpu.json.
+set -u
+OUT=${OUT:-target/gpu-bench}
+mkdir -p "$OUT/rows"
+DEADLINE=$((SECONDS + ${BUDGET_S:-500}))
+log() { echo "[+${SECONDS}s] $*" | tee -a "$OUT/log.txt"; }
+
+if compgen -G ".gl/*.deb" >/dev/null; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+[ -f .gpu/xtask.gz ] && gunzip -kf .gpu/xtask.gz
+XTASK=${XTASK:-.gpu/xtask}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
+log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
+
+# What to run, each overridable: the models trained cold then warm, the models timed for
+# inference, PyTorch's modes, and the per-process limits in seconds.
+MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
+WARM_MODELS=${WARM_MODELS:-$MODELS}
+INFER_MODELS=${INFER_MODELS:-resnet50}
+TORCH_MODES=${TORCH_MODES:-"train infer"}
+COLD_LIMIT=${COLD_LIMIT:-120}
+WARM_LIMIT=${WARM_LIMIT:-60}
+CASES=$($XTASK bench models --suite gpu --list)
+for mode in $TORCH_MODES; do
+    log "PyTorch $mode"
+    python3 benches/python/model_bench.py --cases "$CASES" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
+        --warmup 3 --steps 10 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -1 >"$OUT/torch-$mode.json"
+done
+
+# Runs one model on wgpu under a timeout no longer than the time left: pass, mode, model, limit.
+burn_case() {
+    local pass=$1 mode=$2 model=$3 limit=$4
+    local left=$((DEADLINE - SECONDS))
+    if [ "$left" -lt 15 ]; then
+        log "no time left for $pass $mode $model"
+        return
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
+    log "wgpu $pass $mode $model (limit ${limit}s)"
+    timeout "$limit" "$XTASK" bench models --suite gpu --models "$model" --backends wgpu \
+        --mode "$mode" --warmup 3 --steps 10 --torch-json "$OUT/torch-$mode.json" \
+        --json "$OUT/rows/$pass-$mode-$model.json" >>"$OUT/log.txt" 2>&1
+    log "exit $? after $pass $mode $model"
+}
+
+for model in $MODELS; do burn_case cold train "$model" "$COLD_LIMIT"; done
+for model in $INFER_MODELS; do burn_case cold infer "$model" "$WARM_LIMIT"; done
+for model in $WARM_MODELS; do burn_case warm train "$model" "$WARM_LIMIT"; done
+
+python3 - "$OUT" <<'EOF'
+import glob, json, os, sys
+out = sys.argv[1]
+rows = []
+for path in sorted(glob.glob(os.path.join(out, "rows", "*.json"))):
+    pass_name = os.path.basename(path).split("-")[0]
+    for row in json.load(open(path))["rows"]:
+        row["pass"] = pass_name
+        rows.append(row)
+json.dump(rows, open(os.path.join(out, "wgpu.json"), "w"), indent=1)
+print(f"{len(rows)} wgpu rows")
+EOF
+rm -rf "$OUT/rows"
+log "done"
