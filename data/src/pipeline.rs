@@ -153,8 +153,15 @@ impl DataLoader {
 
     /// Starts the workers for `epoch` and returns its batches, in order.
     pub fn epoch(&self, epoch: usize) -> Epoch {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// Like [`DataLoader::epoch`], starting at batch `first_batch` of the epoch's plan: a resumed
+    /// run gets exactly the batches, and the augmentations, that the stopped run had left.
+    pub fn epoch_from(&self, epoch: usize, first_batch: usize) -> Epoch {
         let plan = self.plan(epoch);
         let total = plan.len();
+        let first_batch = first_batch.min(total);
         let shared = Arc::new(Shared {
             plan,
             dataset: Arc::clone(&self.dataset),
@@ -164,15 +171,15 @@ impl DataLoader {
             window: self.config.prefetch.max(1),
             on_bad_sample: self.config.on_bad_sample,
             state: Mutex::new(State {
-                next_claim: 0,
-                next_delivery: 0,
+                next_claim: first_batch,
+                next_delivery: first_batch,
                 ready: BTreeMap::new(),
                 stop: false,
                 live_workers: 0,
             }),
             changed: Condvar::new(),
         });
-        let workers = self.config.workers.max(1).min(total.max(1));
+        let workers = self.config.workers.max(1).min((total - first_batch).max(1));
         shared.lock().live_workers = workers;
         let handles = (0..workers)
             .map(|_| {
@@ -183,6 +190,7 @@ impl DataLoader {
         Epoch {
             shared,
             handles,
+            first_batch,
             total,
             failed: false,
         }
@@ -312,6 +320,7 @@ fn work(shared: &Shared) {
 pub struct Epoch {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
+    first_batch: usize,
     total: usize,
     failed: bool,
 }
@@ -319,12 +328,12 @@ pub struct Epoch {
 impl Epoch {
     /// Number of batches this epoch delivers.
     pub fn len(&self) -> usize {
-        self.total
+        self.total - self.first_batch
     }
 
     /// Whether the epoch has no batch.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.len() == 0
     }
 }
 

@@ -51,6 +51,20 @@ fn one_and_two_workers_give_identical_batches() {
 }
 
 #[test]
+fn an_epoch_resumed_mid_way_gives_the_remaining_batches_unchanged() {
+    let loader = loader(2, 5);
+    let whole = collect(&loader, 2);
+    let rest: Vec<HostBatch> = loader.epoch_from(2, 20).map(Result::unwrap).collect();
+    assert_eq!(loader.epoch_from(2, 20).len(), whole.len() - 20);
+    assert_eq!(rest.len(), whole.len() - 20);
+    for (a, b) in whole[20..].iter().zip(&rest) {
+        assert_eq!(a.indices, b.indices);
+        assert_eq!(a.images, b.images);
+    }
+    assert!(loader.epoch_from(2, whole.len() + 3).next().is_none());
+}
+
+#[test]
 fn epochs_cover_every_sample_once_and_reshuffle() {
     let loader = loader(2, 1);
     let first = collect(&loader, 0);

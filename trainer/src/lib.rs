@@ -6,6 +6,8 @@
 pub mod checkpoint;
 pub mod device;
 pub mod eval;
+pub mod plot;
+pub mod schedule;
 pub mod summary;
 pub mod train;
 

@@ -2,21 +2,27 @@
 //!
 //! One code path for every backend: batches and model live on `backend.device().autodiff()`
 //! while training and on the plain device for evaluation. Every run writes `config.json`,
-//! `metrics.csv` (a row per epoch and split) and burnpack checkpoints (`last.bpk`, `best.bpk`
-//! by validation accuracy), each through a temporary file and a rename.
+//! `metrics.csv` (a row per epoch and split), `curves.png`, burnpack weights (`last.bpk`,
+//! `best.bpk` by validation accuracy) and a checkpoint to resume from (`checkpoint.json` naming
+//! the weights, optimiser state, schedule state and data position), each through a temporary
+//! file and a rename.
 
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ParamGroup};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig,
+};
 use burn::prelude::*;
+use burn::tensor::Bytes;
 use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
@@ -26,23 +32,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
 use crate::checkpoint::{WriteError, save_module, write_atomically};
+pub use crate::schedule::Schedule;
+use crate::schedule::{ScheduleConfig, ScheduleState};
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OptimizerKind {
     /// SGD with momentum, PyTorch's semantics (no dampening).
     Sgd,
-    /// Adam (ε = 1e-8).
+    /// Adam (ε = 1e-8), weight decay added to the gradient (L2).
     Adam,
+    /// AdamW (ε = 1e-8), weight decay decoupled from the gradient (Loshchilov & Hutter 2019).
+    AdamW,
 }
 
-/// The learning-rate schedule over epochs.
+/// How a run reports while it trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Schedule {
-    /// The same rate throughout.
-    Constant,
-    /// Cosine decay from the rate to zero over the run (Loshchilov & Hutter 2017).
-    Cosine,
+pub enum Progress {
+    /// A progress bar per epoch and a summary line per epoch, on stderr.
+    Bar,
+    /// Only the summary lines.
+    Quiet,
+    /// Only one JSON object per epoch and split on stdout (the rows of `metrics.csv`).
+    JsonLines,
 }
 
 /// Everything needed to rerun a training run; saved as `config.json` beside its weights.
@@ -62,14 +74,28 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Optimiser.
     pub optimizer: OptimizerKind,
-    /// Learning rate.
+    /// Peak learning rate.
     pub lr: f64,
     /// SGD momentum.
     pub momentum: f64,
-    /// L2 weight decay, applied to every parameter.
+    /// Nesterov momentum (SGD).
+    pub nesterov: bool,
+    /// Weight decay; by default only on weights of rank ≥ 2 (convolutions, linear layers).
     pub weight_decay: f64,
+    /// Also decay biases and BatchNorm's scale and shift.
+    pub decay_norm_and_bias: bool,
     /// Learning-rate schedule.
     pub schedule: Schedule,
+    /// Step schedule: epochs between cuts.
+    pub lr_step_epochs: usize,
+    /// Step and plateau schedules: the factor of each cut.
+    pub lr_gamma: f64,
+    /// Plateau schedule: epochs without a better validation accuracy before a cut.
+    pub plateau_patience: usize,
+    /// Epochs of linear warm-up.
+    pub warmup_epochs: usize,
+    /// Label smoothing of the cross-entropy (Szegedy et al. 2016), 0 for none.
+    pub label_smoothing: f64,
     /// Augmentation preset (default: the dataset's).
     pub augment: Option<String>,
     /// Data-loading threads.
@@ -84,8 +110,8 @@ pub struct TrainConfig {
     pub validation: usize,
     /// Output folder.
     pub out: PathBuf,
-    /// No progress bar, only the per-epoch summary lines.
-    pub quiet: bool,
+    /// How the run reports.
+    pub progress: Progress,
 }
 
 impl TrainConfig {
@@ -101,8 +127,15 @@ impl TrainConfig {
             optimizer: OptimizerKind::Sgd,
             lr: 0.05,
             momentum: 0.9,
+            nesterov: false,
             weight_decay: 0.0,
+            decay_norm_and_bias: false,
             schedule: Schedule::Cosine,
+            lr_step_epochs: 30,
+            lr_gamma: 0.1,
+            plateau_patience: 3,
+            warmup_epochs: 0,
+            label_smoothing: 0.0,
             augment: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             seed: 0,
@@ -110,18 +143,54 @@ impl TrainConfig {
             limit: None,
             validation: 500,
             out: PathBuf::from("runs").join(model),
-            quiet: false,
+            progress: Progress::Bar,
         }
+    }
+
+    fn schedule(&self) -> ScheduleConfig {
+        ScheduleConfig {
+            kind: self.schedule,
+            lr: self.lr,
+            epochs: self.epochs,
+            step_epochs: self.lr_step_epochs,
+            gamma: self.lr_gamma,
+            patience: self.plateau_patience,
+            warmup_epochs: self.warmup_epochs,
+        }
+    }
+
+    fn check(&self) -> Result<(), TrainError> {
+        let problem = if self.epochs == 0 || self.batch_size == 0 {
+            "--epochs and --batch-size must be positive"
+        } else if !(0.0..1.0).contains(&self.label_smoothing) {
+            "--label-smoothing must be in [0, 1)"
+        } else if !(self.lr.is_finite() && self.lr > 0.0) {
+            "--lr must be a positive number"
+        } else if self.weight_decay < 0.0 {
+            "--weight-decay must not be negative"
+        } else {
+            return Ok(());
+        };
+        Err(TrainError::Config(problem.into()))
     }
 }
 
+/// What the caller can do to a run while it trains: stop it with a checkpoint, or continue one.
+#[derive(Debug, Clone, Default)]
+pub struct TrainControl {
+    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
+    pub interrupt: Arc<AtomicBool>,
+    /// Stop with a checkpoint after this many optimiser steps in this invocation.
+    pub stop_after_steps: Option<usize>,
+}
+
 /// One row of `metrics.csv`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch.
     pub epoch: usize,
     /// `train`, `valid` or `test`.
-    pub split: &'static str,
+    pub split: String,
     /// Mean cross-entropy.
     pub loss: f64,
     /// Top-1 accuracy.
@@ -141,8 +210,8 @@ pub struct EpochMetrics {
 pub struct TrainReport {
     /// Every row written to `metrics.csv`.
     pub metrics: Vec<EpochMetrics>,
-    /// Test-set metrics of the last epoch's weights.
-    pub test: EpochMetrics,
+    /// Test-set metrics of the last epoch's weights; `None` when the run was stopped early.
+    pub test: Option<EpochMetrics>,
     /// Where the run was written.
     pub out: PathBuf,
 }
@@ -270,35 +339,6 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
     })
 }
 
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    let decay =
-        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
-    match config.optimizer {
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((config.momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(config.momentum)
-                    .with_dampening(0.0)
-            }))
-            .with_weight_decay(decay)
-            .init(),
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(decay)
-            .init(),
-    }
-}
-
-fn learning_rate(config: &TrainConfig, epoch: usize) -> f64 {
-    match config.schedule {
-        Schedule::Constant => config.lr,
-        Schedule::Cosine => {
-            let progress = epoch as f64 / config.epochs.max(1) as f64;
-            0.5 * config.lr * (1.0 + (std::f64::consts::PI * progress).cos())
-        }
-    }
-}
-
 /// Correct top-1 and top-k predictions in a batch.
 fn correct(logits: &Tensor<2>, labels: &Tensor<1, Int>, k: usize) -> (usize, usize) {
     let [n, classes] = logits.dims();
@@ -318,7 +358,7 @@ pub fn evaluate(
     device: &Device,
     epoch: usize,
     lr: f64,
-    split: &'static str,
+    split: &str,
 ) -> Result<EpochMetrics, DataError> {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let started = Instant::now();
@@ -336,7 +376,7 @@ pub fn evaluate(
     let seen_f = seen.max(1) as f64;
     Ok(EpochMetrics {
         epoch,
-        split,
+        split: split.to_string(),
         loss: loss_sum / seen_f,
         top1: top1 as f64 / seen_f,
         top5: top5 as f64 / seen_f,
@@ -357,8 +397,162 @@ fn csv(metrics: &[EpochMetrics]) -> String {
     out
 }
 
+/// Parameters spared from weight decay unless asked: biases and BatchNorm's γ and β, as timm and
+/// torchvision's reference scripts do (decaying a normalisation's scale fights the normalisation).
+const UNDECAYED_PARAMS: &str = r"(^|\.)(bias|gamma|beta)$";
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let decay = (config.weight_decay > 0.0).then_some(config.weight_decay);
+    let momentum = (config.momentum > 0.0).then(|| {
+        MomentumConfig::new()
+            .with_momentum(config.momentum)
+            .with_dampening(0.0)
+            .with_nesterov(config.nesterov)
+    });
+    let sgd = |decay: Option<f64>| {
+        SgdConfig::new()
+            .with_momentum(momentum.clone())
+            .with_weight_decay(decay.map(|d| WeightDecayConfig::new(d as f32)))
+    };
+    let adam = |decay: Option<f64>| {
+        AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(decay.map(|d| WeightDecayConfig::new(d as f32)))
+    };
+    let adamw = |decay: Option<f64>| {
+        AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(decay.unwrap_or(0.0) as f32)
+    };
+    let spared = decay.is_some() && !config.decay_norm_and_bias;
+    let group = || ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
+    match config.optimizer {
+        OptimizerKind::Sgd if spared => {
+            sgd(decay)
+                .init()
+                .with_group(group(), sgd(None).build(), None)
+        }
+        OptimizerKind::Sgd => sgd(decay).init(),
+        OptimizerKind::Adam if spared => {
+            adam(decay)
+                .init()
+                .with_group(group(), adam(None).build(), None)
+        }
+        OptimizerKind::Adam => adam(decay).init(),
+        OptimizerKind::AdamW if spared => {
+            adamw(decay)
+                .init()
+                .with_group(group(), adamw(None).build(), None)
+        }
+        OptimizerKind::AdamW => adamw(decay).init(),
+    }
+}
+
+/// Running sums of the epoch in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct EpochTally {
+    seen: usize,
+    loss_sum: f64,
+    top1: usize,
+    top5: usize,
+    seconds: f64,
+}
+
+/// `checkpoint.json`: where a run stands, naming the weight and optimiser files written with it.
+/// It is renamed into place after those files, so it never names a half-written file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    /// Epoch in progress (0-based).
+    epoch: usize,
+    /// Steps of that epoch already taken.
+    step: usize,
+    /// Model weights (burnpack, with parameter ids), relative to the run folder.
+    model: String,
+    /// Optimiser state (burnpack), relative to the run folder.
+    optimizer: String,
+    /// Learning-rate schedule state.
+    schedule: ScheduleState,
+    /// Best validation (or training) accuracy so far, which `best.bpk` holds.
+    best: Option<f64>,
+    /// Rows of `metrics.csv` so far.
+    metrics: Vec<EpochMetrics>,
+    /// Running sums of the epoch in progress.
+    tally: EpochTally,
+}
+
+const CHECKPOINT: &str = "checkpoint.json";
+
+impl Checkpoint {
+    fn save(
+        &mut self,
+        out: &Path,
+        model: &ZooModel,
+        optim: &ModuleOptimizer,
+    ) -> Result<(), TrainError> {
+        let stem = format!("checkpoint-e{}-s{}", self.epoch, self.step);
+        self.model = format!("{stem}.bpk");
+        self.optimizer = format!("{stem}.optim.bpk");
+        save_module(model.clone(), &out.join(&self.model))?;
+        let optim_path = out.join(&self.optimizer);
+        let bytes = optim.to_record().into_bytes().map_err(|e| WriteError {
+            path: optim_path.clone(),
+            problem: format!("{e:?}"),
+        })?;
+        write_atomically(&optim_path, &bytes)?;
+        let previous = Self::load(out).ok();
+        let json = serde_json::to_vec_pretty(&*self).expect("the checkpoint serialises");
+        write_atomically(&out.join(CHECKPOINT), &json)?;
+        if let Some(previous) = previous.filter(|p| p.model != self.model) {
+            let _ = std::fs::remove_file(out.join(previous.model));
+            let _ = std::fs::remove_file(out.join(previous.optimizer));
+        }
+        Ok(())
+    }
+
+    fn load(out: &Path) -> Result<Self, TrainError> {
+        let path = out.join(CHECKPOINT);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: nothing to resume ({e}); a run writes it after its first epoch or when stopped",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: not a checkpoint: {e}", path.display())))
+    }
+
+    fn restore(
+        &self,
+        out: &Path,
+        model: ZooModel,
+        optim: ModuleOptimizer,
+    ) -> Result<(ZooModel, ModuleOptimizer), TrainError> {
+        let model_path = out.join(&self.model);
+        let model = model.try_load_file(&model_path).map_err(|e| {
+            TrainError::Config(format!("{}: cannot load: {e:?}", model_path.display()))
+        })?;
+        let optim_path = out.join(&self.optimizer);
+        let bytes = std::fs::read(&optim_path)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", optim_path.display())))?;
+        let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: not an optimiser state: {e:?}",
+                optim_path.display()
+            ))
+        })?;
+        Ok((model, optim.load_record(record)))
+    }
+}
+
+/// The seed of the device's generator (dropout) for one step: reseeding every step lets a
+/// resumed run draw exactly what the uninterrupted run drew.
+fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
+    let position = ((epoch as u64) << 32) | step as u64;
+    seed ^ position.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 fn progress_bar(config: &TrainConfig, batches: usize, epoch: usize) -> ProgressBar {
-    if config.quiet {
+    if config.progress != Progress::Bar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(batches as u64);
@@ -372,13 +566,45 @@ fn progress_bar(config: &TrainConfig, batches: usize, epoch: usize) -> ProgressB
     bar
 }
 
-/// Trains `config.model` and writes the run into `config.out`.
-pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(TrainError::Config(
-            "--epochs and --batch-size must be positive".into(),
-        ));
+fn report(config: &TrainConfig, row: &EpochMetrics) {
+    if config.progress == Progress::JsonLines {
+        println!("{}", serde_json::to_string(row).expect("metrics serialise"));
     }
+}
+
+fn create_out(out: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        TrainError::Write(WriteError {
+            path: out.to_path_buf(),
+            problem: e.to_string(),
+        })
+    })
+}
+
+/// Trains `config.model` from scratch and writes the run into `config.out`.
+pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport, TrainError> {
+    config.check()?;
+    create_out(&config.out)?;
+    let config_json = serde_json::to_vec_pretty(config).expect("the config serialises");
+    write_atomically(&config.out.join("config.json"), &config_json)?;
+    run(config, control, None)
+}
+
+/// Continues the run in `out` from its last checkpoint, with the configuration it was started
+/// with; on a CPU backend it ends with the same weights as a run that was never stopped.
+pub fn resume(out: &Path, control: &TrainControl) -> Result<TrainReport, TrainError> {
+    let checkpoint = Checkpoint::load(out)?;
+    let mut config = crate::eval::load_config(out)?;
+    config.out = out.to_path_buf();
+    run(&config, control, Some(checkpoint))
+}
+
+fn run(
+    config: &TrainConfig,
+    control: &TrainControl,
+    resumed: Option<Checkpoint>,
+) -> Result<TrainReport, TrainError> {
+    config.check()?;
     let device = config.backend.device();
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
@@ -390,33 +616,68 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
         classes,
         ..
     } = setup(config, &autodiff)?;
-    std::fs::create_dir_all(&config.out).map_err(|e| WriteError {
-        path: config.out.clone(),
-        problem: e.to_string(),
-    })?;
-    let config_json = serde_json::to_vec_pretty(config).expect("the config serialises");
-    write_atomically(&config.out.join("config.json"), &config_json)?;
-
-    let mut model = model;
-    let mut optim = optimizer(config);
-    let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
-    let mut metrics = Vec::new();
-    let mut best = f64::NEG_INFINITY;
-    eprintln!(
-        "training {} ({} classes, {} trainable parameters) on {} with {}; writing {}",
-        config.model,
-        classes,
-        model_zoo::count_parameters(&model),
-        config.dataset,
-        config.backend,
-        config.out.display()
-    );
-    for epoch in 1..=config.epochs {
-        let lr = learning_rate(config, epoch - 1);
-        let bar = progress_bar(config, train.batches_per_epoch(), epoch);
+    let schedule = config.schedule();
+    let (mut model, mut optim, mut state) = match resumed {
+        Some(checkpoint) => {
+            let (model, optim) = checkpoint.restore(&config.out, model, optimizer(config))?;
+            eprintln!(
+                "resuming {} at epoch {}, step {}",
+                config.out.display(),
+                checkpoint.epoch + 1,
+                checkpoint.step
+            );
+            (model, optim, checkpoint)
+        }
+        None => (
+            model,
+            optimizer(config),
+            Checkpoint {
+                epoch: 0,
+                step: 0,
+                model: String::new(),
+                optimizer: String::new(),
+                schedule: ScheduleState::default(),
+                best: None,
+                metrics: Vec::new(),
+                tally: EpochTally::default(),
+            },
+        ),
+    };
+    let mut smoothing = CrossEntropyLossConfig::new();
+    if config.label_smoothing > 0.0 {
+        smoothing = smoothing.with_smoothing(Some(config.label_smoothing as f32));
+    }
+    let loss_fn = smoothing.init(&autodiff);
+    if config.progress != Progress::JsonLines {
+        eprintln!(
+            "training {} ({} classes, {} trainable parameters) on {} with {}; writing {}",
+            config.model,
+            classes,
+            model_zoo::count_parameters(&model),
+            config.dataset,
+            config.backend,
+            config.out.display()
+        );
+    }
+    let steps = train.batches_per_epoch();
+    let mut steps_taken = 0usize;
+    while state.epoch < config.epochs {
+        let epoch = state.epoch + 1;
+        let bar = progress_bar(config, steps, epoch);
+        bar.set_position(state.step as u64);
         let started = Instant::now();
-        let (mut seen, mut loss_sum, mut top1, mut top5) = (0usize, 0.0f64, 0usize, 0usize);
-        for (step, batch) in train.epoch(epoch - 1).enumerate() {
+        let mut tally = state.tally;
+        // The rate of the epoch's last step taken so far (what the epoch's row reports).
+        let mut lr = schedule.lr(
+            &state.schedule,
+            state.epoch,
+            state.step.saturating_sub(1),
+            steps,
+        );
+        for batch in train.epoch_from(state.epoch, state.step) {
+            let step = state.step;
+            lr = schedule.lr(&state.schedule, state.epoch, step, steps);
+            autodiff.seed(step_seed(config.seed, state.epoch, step));
             let batch = batch?.to_device(&autodiff);
             let n = batch.labels.dims()[0];
             let output = model.forward_train(batch.images);
@@ -437,25 +698,56 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
             let (c1, c5) = correct(&output.logits, &batch.labels, 5);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            (seen, top1, top5) = (seen + n, top1 + c1, top5 + c5);
-            loss_sum += f64::from(loss_value) * n as f64;
+            tally.seen += n;
+            tally.top1 += c1;
+            tally.top5 += c5;
+            tally.loss_sum += f64::from(loss_value) * n as f64;
+            state.step += 1;
+            steps_taken += 1;
+            let elapsed = tally.seconds + started.elapsed().as_secs_f64();
             bar.inc(1);
             bar.set_message(format!(
                 "loss {:.4} acc {:.2}% {:.0} img/s",
-                loss_sum / seen as f64,
-                100.0 * top1 as f64 / seen as f64,
-                seen as f64 / started.elapsed().as_secs_f64()
+                tally.loss_sum / tally.seen as f64,
+                100.0 * tally.top1 as f64 / tally.seen as f64,
+                tally.seen as f64 / elapsed
             ));
+            let interrupted = control.interrupt.load(Ordering::Relaxed);
+            if interrupted || control.stop_after_steps == Some(steps_taken) {
+                bar.abandon();
+                state.tally = EpochTally {
+                    seconds: elapsed,
+                    ..tally
+                };
+                let metrics = state.metrics.clone();
+                state.save(&config.out, &model, &optim)?;
+                eprintln!(
+                    "{} at epoch {epoch}, step {}: checkpoint written; continue with \
+                     `cargo xtask train --resume --out {}`",
+                    if interrupted {
+                        "interrupted"
+                    } else {
+                        "stopped"
+                    },
+                    state.step,
+                    config.out.display()
+                );
+                return Ok(TrainReport {
+                    metrics,
+                    test: None,
+                    out: config.out.clone(),
+                });
+            }
         }
         bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
-        let seen_f = seen.max(1) as f64;
+        let seconds = tally.seconds + started.elapsed().as_secs_f64();
+        let seen_f = tally.seen.max(1) as f64;
         let train_row = EpochMetrics {
             epoch,
-            split: "train",
-            loss: loss_sum / seen_f,
-            top1: top1 as f64 / seen_f,
-            top5: top5 as f64 / seen_f,
+            split: "train".into(),
+            loss: tally.loss_sum / seen_f,
+            top1: tally.top1 as f64 / seen_f,
+            top5: tally.top5 as f64 / seen_f,
             lr,
             images_per_second: seen_f / seconds,
             seconds,
@@ -466,7 +758,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
             None => None,
         };
         let mut line = format!(
-            "epoch {epoch}/{}: train loss {:.4} acc {:.2}% ({:.0} img/s, {:.1} s)",
+            "epoch {epoch}/{}: lr {lr:.2e} | train loss {:.4} acc {:.2}% ({:.0} img/s, {:.1} s)",
             config.epochs,
             train_row.loss,
             100.0 * train_row.top1,
@@ -480,33 +772,113 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport, TrainError> {
                 100.0 * row.top1
             ));
         }
-        eprintln!("{line}");
+        report(config, &train_row);
+        if let Some(row) = &valid_row {
+            report(config, row);
+            if schedule.observe(&mut state.schedule, row.top1) {
+                line.push_str(&format!(" | lr × {}", config.lr_gamma));
+            }
+        }
+        if config.progress != Progress::JsonLines {
+            eprintln!("{line}");
+        }
         save_module(inference.clone(), &config.out.join("last.bpk"))?;
         let score = valid_row.as_ref().map_or(train_row.top1, |row| row.top1);
-        if score > best {
-            best = score;
+        if state.best.is_none_or(|best| score > best) {
+            state.best = Some(score);
             save_module(inference, &config.out.join("best.bpk"))?;
         }
-        metrics.push(train_row);
-        metrics.extend(valid_row);
-        write_atomically(&config.out.join("metrics.csv"), csv(&metrics).as_bytes())?;
+        state.metrics.push(train_row);
+        state.metrics.extend(valid_row);
+        write_atomically(
+            &config.out.join("metrics.csv"),
+            csv(&state.metrics).as_bytes(),
+        )?;
+        crate::plot::write_curves(
+            &config.out.join("curves.png"),
+            &config.model,
+            &state.metrics,
+        )?;
+        state.epoch += 1;
+        state.step = 0;
+        state.tally = EpochTally::default();
+        state.save(&config.out, &model, &optim)?;
     }
-    let lr = learning_rate(config, config.epochs);
+    let lr = schedule.lr(&state.schedule, config.epochs, 0, steps);
     let test_row = evaluate(&model.valid(), &test, &device, config.epochs, lr, "test")?;
-    eprintln!(
-        "test: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% — curves in {}, weights in {}",
-        test_row.loss,
-        100.0 * test_row.top1,
-        100.0 * test_row.top5,
-        config.out.join("metrics.csv").display(),
-        config.out.join("last.bpk").display()
-    );
+    report(config, &test_row);
+    if config.progress != Progress::JsonLines {
+        eprintln!(
+            "test: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% — curves in {}, weights in {}",
+            test_row.loss,
+            100.0 * test_row.top1,
+            100.0 * test_row.top5,
+            config.out.join("curves.png").display(),
+            config.out.join("best.bpk").display()
+        );
+    }
+    let mut metrics = state.metrics;
     metrics.push(test_row.clone());
     write_atomically(&config.out.join("metrics.csv"), csv(&metrics).as_bytes())?;
     std::io::stderr().flush().ok();
     Ok(TrainReport {
         metrics,
-        test: test_row,
+        test: Some(test_row),
         out: config.out.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{ModuleVisitor, Param};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Weights(Vec<(usize, Vec<f32>)>);
+
+    impl ModuleVisitor for Weights {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push((D, param.val().into_data().try_to_vec::<f32>().unwrap()));
+        }
+    }
+
+    /// LeNet-5's parameters after one SGD step of learning rate 1 on a zero gradient with weight
+    /// decay 0.5: every decayed value is exactly halved, every spared one unchanged.
+    fn after_decay_step(decay_norm_and_bias: bool) -> (Weights, Weights) {
+        let device = Device::flex().autodiff();
+        let model = model_zoo::create("lenet5", &ModelOptions::new(), &device).unwrap();
+        let mut before = Weights::default();
+        model.visit(&mut before);
+        let config = TrainConfig {
+            momentum: 0.0,
+            weight_decay: 0.5,
+            decay_norm_and_bias,
+            ..TrainConfig::new("lenet5")
+        };
+        let logits = model.forward(Tensor::ones([2, 1, 32, 32], &device));
+        let zero_loss = logits.mul_scalar(0.0).sum();
+        let grads = GradientsParams::from_grads(zero_loss.backward(), &model);
+        let model = optimizer(&config).step(1.0, model, grads);
+        let mut after = Weights::default();
+        model.visit(&mut after);
+        (before, after)
+    }
+
+    #[test]
+    fn weight_decay_spares_biases_unless_asked() {
+        for decay_norm_and_bias in [false, true] {
+            let (before, after) = after_decay_step(decay_norm_and_bias);
+            assert_eq!(before.0.len(), 10);
+            for ((rank, old), (_, new)) in before.0.iter().zip(&after.0) {
+                let halved: Vec<f32> = old.iter().map(|v| v * 0.5).collect();
+                if *rank == 1 && !decay_norm_and_bias {
+                    assert_eq!(new, old, "a bias was decayed");
+                } else {
+                    assert_eq!(new, &halved, "a rank-{rank} parameter was not decayed");
+                }
+            }
+        }
+    }
 }

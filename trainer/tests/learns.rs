@@ -1,13 +1,27 @@
-//! Training for real, on the CPU: LeNet-5 learns MNIST digits, and a diverging run stops
-//! without touching the last good checkpoint.
+//! Training for real, on the CPU: LeNet-5 learns MNIST digits, a stopped run resumes to the
+//! same weights as one never stopped, and a diverging run stops without touching the last good
+//! checkpoint.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
 use data::Dataset;
 use data::datasets::embedded::mnist_subset;
 use data::datasets::idx::Split;
 use trainer::eval::{EvalSplit, evaluate_run, predict_images};
-use trainer::train::{Schedule, TrainConfig, TrainError, train};
+use trainer::train::{Progress, Schedule, TrainConfig, TrainControl, TrainError, resume, train};
+
+/// Burn's CPU generator is process-wide: runs that overlap would draw each other's numbers, so
+/// the tests that train take turns (a real run is one per process).
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_run_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn run_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -22,7 +36,7 @@ fn small_run(name: &str) -> TrainConfig {
         limit: Some(2500),
         validation: 500,
         workers: 2,
-        quiet: true,
+        progress: Progress::Quiet,
         out: run_dir(name),
         ..TrainConfig::new("lenet5")
     }
@@ -30,8 +44,9 @@ fn small_run(name: &str) -> TrainConfig {
 
 #[test]
 fn lenet5_learns_2000_digits() {
+    let _turn = one_run_at_a_time();
     let config = small_run("lenet5-learns");
-    let report = train(&config).unwrap();
+    let report = train(&config, &TrainControl::default()).unwrap();
     let valid: Vec<f64> = report
         .metrics
         .iter()
@@ -40,12 +55,16 @@ fn lenet5_learns_2000_digits() {
         .collect();
     assert_eq!(valid.len(), 3);
     assert!(valid[2] >= 0.90, "held-back accuracy {valid:?}");
-    assert!(
-        report.test.top1 >= 0.85,
-        "test accuracy {}",
-        report.test.top1
-    );
-    for file in ["config.json", "metrics.csv", "last.bpk", "best.bpk"] {
+    let test = report.test.unwrap();
+    assert!(test.top1 >= 0.85, "test accuracy {}", test.top1);
+    for file in [
+        "config.json",
+        "metrics.csv",
+        "curves.png",
+        "last.bpk",
+        "best.bpk",
+        "checkpoint.json",
+    ] {
         assert!(config.out.join(file).is_file(), "{file} written");
     }
     let csv = std::fs::read_to_string(config.out.join("metrics.csv")).unwrap();
@@ -111,11 +130,12 @@ fn report_test_top1(run: &std::path::Path) -> f64 {
 
 #[test]
 fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
+    let _turn = one_run_at_a_time();
     let good = TrainConfig {
         epochs: 1,
         ..small_run("lenet5-diverges")
     };
-    train(&good).unwrap();
+    train(&good, &TrainControl::default()).unwrap();
     let saved = std::fs::read(good.out.join("last.bpk")).unwrap();
     let diverging = TrainConfig {
         // Larger than f32 can hold: the first step makes the weights infinite.
@@ -123,7 +143,7 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
         schedule: Schedule::Constant,
         ..good.clone()
     };
-    let error = train(&diverging).unwrap_err();
+    let error = train(&diverging, &TrainControl::default()).unwrap_err();
     assert!(matches!(error, TrainError::Diverged { .. }), "{error}");
     assert!(error.to_string().contains("last good checkpoint is kept"));
     assert_eq!(std::fs::read(good.out.join("last.bpk")).unwrap(), saved);
@@ -131,12 +151,15 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn bad_settings_are_clear_errors() {
+    let _turn = one_run_at_a_time();
     let config = TrainConfig {
         dataset: "mnist".into(),
         data_dir: run_dir("no-mnist-here"),
         ..small_run("lenet5-no-data")
     };
-    let error = train(&config).unwrap_err().to_string();
+    let error = train(&config, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("train-images-idx3-ubyte") && error.contains("fetch"),
         "{error}"
@@ -146,9 +169,74 @@ fn bad_settings_are_clear_errors() {
         ..small_run("lenet6")
     };
     assert!(
-        train(&config)
+        train(&config, &TrainControl::default())
             .unwrap_err()
             .to_string()
             .contains("did you mean lenet5")
     );
+}
+
+/// Every float parameter of a module, in visiting order.
+#[derive(Default)]
+struct Weights(Vec<Vec<f32>>);
+
+impl ModuleVisitor for Weights {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0
+            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+    }
+}
+
+fn weights(run: &Path) -> Vec<Vec<f32>> {
+    let device = Device::flex();
+    let model = model_zoo::create("lenet5", &model_zoo::ModelOptions::new(), &device)
+        .unwrap()
+        .try_load_file(run.join("last.bpk"))
+        .unwrap();
+    let mut visitor = Weights::default();
+    model.visit(&mut visitor);
+    visitor.0
+}
+
+#[test]
+fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
+    let _turn = one_run_at_a_time();
+    // Momentum, weight decay, a warm-up and a plateau schedule: all state a checkpoint carries.
+    let config = |name: &str| TrainConfig {
+        epochs: 2,
+        limit: Some(1000),
+        weight_decay: 5e-4,
+        warmup_epochs: 1,
+        schedule: Schedule::Plateau,
+        plateau_patience: 0,
+        ..small_run(name)
+    };
+    let whole = config("resume-whole");
+    train(&whole, &TrainControl::default()).unwrap();
+
+    // 500 training images in batches of 64: 8 steps an epoch; stop mid-way through epoch 2.
+    let parts = config("resume-parts");
+    let stop = |steps| TrainControl {
+        stop_after_steps: Some(steps),
+        ..TrainControl::default()
+    };
+    let stopped = train(&parts, &stop(11)).unwrap();
+    assert!(stopped.test.is_none());
+    let checkpoint = std::fs::read_to_string(parts.out.join("checkpoint.json")).unwrap();
+    assert!(checkpoint.contains("\"epoch\": 1") && checkpoint.contains("\"step\": 3"));
+    resume(&parts.out, &stop(2)).unwrap();
+    let finished = resume(&parts.out, &TrainControl::default()).unwrap();
+
+    assert_eq!(weights(&whole.out), weights(&parts.out));
+    let csv = |run: &Path| {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        // Everything but the timing columns.
+        text.lines()
+            .map(|line| line.split(',').take(6).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(csv(&whole.out), csv(&parts.out));
+    assert!(finished.test.is_some());
+    let error = resume(&run_dir("never-started"), &TrainControl::default()).unwrap_err();
+    assert!(error.to_string().contains("nothing to resume"), "{error}");
 }

@@ -21,7 +21,8 @@ pub struct EvalArgs {
     weights: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     split: SplitArg,
-    /// Where to write the report with the confusion matrix (default: <run>/eval.json).
+    /// Where to write the report with the confusion matrix (default: <run>/eval.json; the
+    /// matrix is also drawn beside it as .png).
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -44,9 +45,13 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     }
     let path = args.json.unwrap_or_else(|| args.run.join("eval.json"));
     write_report(&report, &path)?;
+    let png = path.with_extension("png");
+    let title = format!("{} ({} images)", report.weights.display(), report.images);
+    trainer::plot::write_confusion(&png, &title, &report.classes, &report.confusion)?;
     println!(
-        "confusion matrix and per-class accuracy in {}",
-        path.display()
+        "confusion matrix and per-class accuracy in {} and {}",
+        path.display(),
+        png.display()
     );
     Ok(())
 }

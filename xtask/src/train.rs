@@ -1,11 +1,12 @@
-//! `cargo xtask train <model> [options]`.
+//! `cargo xtask train <model> [options]` and `cargo xtask train --resume --out <run>`.
 
 use std::error::Error;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 use trainer::BackendKind;
-use trainer::train::{OptimizerKind, Schedule, TrainConfig, train};
+use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainControl, resume, train};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
@@ -18,18 +19,22 @@ enum Backend {
 enum Optimizer {
     Sgd,
     Adam,
+    Adamw,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ScheduleArg {
     Constant,
+    Step,
     Cosine,
+    Plateau,
 }
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Registry name (`cargo xtask summary --list`).
-    model: String,
+    /// Registry name (`cargo xtask summary --list`); not needed with --resume --out.
+    #[arg(required_unless_present = "resume")]
+    model: Option<String>,
     /// Backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -45,16 +50,38 @@ pub struct TrainArgs {
     batch_size: usize,
     #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
     optimizer: Optimizer,
+    /// Peak learning rate.
     #[arg(long, default_value_t = 0.05)]
     lr: f64,
     /// SGD momentum (PyTorch's semantics: no dampening).
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
-    /// L2 weight decay on every parameter.
+    /// Nesterov momentum.
+    #[arg(long)]
+    nesterov: bool,
+    /// Weight decay on convolution and linear weights.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
+    /// Also decay biases and BatchNorm's scale and shift.
+    #[arg(long)]
+    decay_norm_and_bias: bool,
     #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
     schedule: ScheduleArg,
+    /// Step schedule: epochs between cuts.
+    #[arg(long, default_value_t = 30)]
+    lr_step_epochs: usize,
+    /// Step and plateau schedules: factor of each cut.
+    #[arg(long, default_value_t = 0.1)]
+    lr_gamma: f64,
+    /// Plateau schedule: epochs without a better validation accuracy before a cut.
+    #[arg(long, default_value_t = 3)]
+    plateau_patience: usize,
+    /// Epochs of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 0)]
+    warmup_epochs: usize,
+    /// Label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
     /// Augmentation preset: none, mnist, cifar, imagenet, alexnet (default: the dataset's).
     #[arg(long)]
     augment: Option<String>,
@@ -75,14 +102,24 @@ pub struct TrainArgs {
     /// Output folder (default: runs/<model>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Only the per-epoch summary lines, no progress bar.
+    /// Continue the run in --out (or runs/<model>) from its last checkpoint, with its saved
+    /// configuration.
     #[arg(long)]
+    resume: bool,
+    /// Stop with a checkpoint after this many optimiser steps (e.g. to fit a time slot).
+    #[arg(long)]
+    stop_after_steps: Option<usize>,
+    /// Only the per-epoch summary lines, no progress bar.
+    #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
+    /// Only one JSON object per epoch and split on stdout.
+    #[arg(long)]
+    json_lines: bool,
 }
 
-pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
-    let defaults = TrainConfig::new(&args.model);
-    let config = TrainConfig {
+fn config(args: TrainArgs, model: String) -> TrainConfig {
+    let defaults = TrainConfig::new(&model);
+    TrainConfig {
         backend: match args.backend {
             Backend::Flex => BackendKind::Flex,
             Backend::Ndarray => BackendKind::Ndarray,
@@ -95,14 +132,24 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         optimizer: match args.optimizer {
             Optimizer::Sgd => OptimizerKind::Sgd,
             Optimizer::Adam => OptimizerKind::Adam,
+            Optimizer::Adamw => OptimizerKind::AdamW,
         },
         lr: args.lr,
         momentum: args.momentum,
+        nesterov: args.nesterov,
         weight_decay: args.weight_decay,
+        decay_norm_and_bias: args.decay_norm_and_bias,
         schedule: match args.schedule {
             ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Step => Schedule::Step,
             ScheduleArg::Cosine => Schedule::Cosine,
+            ScheduleArg::Plateau => Schedule::Plateau,
         },
+        lr_step_epochs: args.lr_step_epochs,
+        lr_gamma: args.lr_gamma,
+        plateau_patience: args.plateau_patience,
+        warmup_epochs: args.warmup_epochs,
+        label_smoothing: args.label_smoothing,
         augment: args.augment,
         workers: args.workers.unwrap_or(defaults.workers),
         seed: args.seed,
@@ -110,9 +157,43 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         limit: args.limit,
         validation: args.validation,
         out: args.out.unwrap_or(defaults.out.clone()),
-        quiet: args.quiet,
+        progress: if args.json_lines {
+            Progress::JsonLines
+        } else if args.quiet {
+            Progress::Quiet
+        } else {
+            Progress::Bar
+        },
         ..defaults
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    let control = TrainControl {
+        stop_after_steps: args.stop_after_steps,
+        ..TrainControl::default()
     };
-    train(&config)?;
+    let interrupt = control.interrupt.clone();
+    ctrlc::set_handler(move || {
+        if interrupt.swap(true, Ordering::Relaxed) {
+            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: writing a checkpoint after this step (again to quit at once)");
+    })?;
+    if args.resume {
+        let out = match (&args.out, &args.model) {
+            (Some(out), _) => out.clone(),
+            (None, Some(model)) => PathBuf::from("runs").join(model),
+            (None, None) => return Err("--resume needs --out or a model name".into()),
+        };
+        resume(&out, &control)?;
+    } else {
+        let model = args
+            .model
+            .clone()
+            .expect("clap requires a model without --resume");
+        train(&config(args, model), &control)?;
+    }
     Ok(())
 }
