@@ -173,6 +173,18 @@ fn sync(device: &Device) -> Result<(), BenchError> {
         .map_err(|e| BenchError(format!("the device failed: {e:?}")))
 }
 
+/// Records a step's time, and says on stderr when the first step ends (where a GPU backend
+/// compiles and tunes its kernels), so a run cut short by a timeout shows how far it got.
+fn log_step(case: &BenchCase, backend: BackendKind, timings: &mut Vec<f64>, started: Instant) {
+    timings.push(started.elapsed().as_secs_f64());
+    if timings.len() == 1 {
+        eprintln!(
+            "{} on {backend}: first step {:.2} s",
+            case.model, timings[0]
+        );
+    }
+}
+
 /// Measures one case on one backend.
 pub fn measure(
     case: &BenchCase,
@@ -215,7 +227,7 @@ pub fn measure(
                 let started = Instant::now();
                 std::hint::black_box(model.forward(images.clone()));
                 sync(&device)?;
-                timings.push(started.elapsed().as_secs_f64());
+                log_step(case, backend, &mut timings, started);
             }
         }
         Mode::Train => {
@@ -232,7 +244,7 @@ pub fn measure(
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(0.01, model, grads);
                 sync(&device)?;
-                timings.push(started.elapsed().as_secs_f64());
+                log_step(case, backend, &mut timings, started);
             }
         }
     }
