@@ -19,7 +19,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig,
+    AdamConfig, AdamWConfig, DynOptimizer, GradientsParams, ModuleOptimizer, OptimizerRecord,
+    SgdConfig,
 };
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -401,6 +402,19 @@ fn csv(metrics: &[EpochMetrics]) -> String {
 /// torchvision's reference scripts do (decaying a normalisation's scale fights the normalisation).
 const UNDECAYED_PARAMS: &str = r"(^|\.)(bias|gamma|beta)$";
 
+/// `optim` for every parameter, and `undecayed` for biases and BatchNorm's γ and β when `spared`.
+fn spare_norm_and_bias(
+    optim: ModuleOptimizer,
+    undecayed: impl DynOptimizer + 'static,
+    spared: bool,
+) -> ModuleOptimizer {
+    if !spared {
+        return optim;
+    }
+    let group = ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
+    optim.with_group(group, undecayed, None)
+}
+
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let decay = (config.weight_decay > 0.0).then_some(config.weight_decay);
     let momentum = (config.momentum > 0.0).then(|| {
@@ -425,26 +439,12 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .with_weight_decay(decay.unwrap_or(0.0) as f32)
     };
     let spared = decay.is_some() && !config.decay_norm_and_bias;
-    let group = || ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
     match config.optimizer {
-        OptimizerKind::Sgd if spared => {
-            sgd(decay)
-                .init()
-                .with_group(group(), sgd(None).build(), None)
+        OptimizerKind::Sgd => spare_norm_and_bias(sgd(decay).init(), sgd(None).build(), spared),
+        OptimizerKind::Adam => spare_norm_and_bias(adam(decay).init(), adam(None).build(), spared),
+        OptimizerKind::AdamW => {
+            spare_norm_and_bias(adamw(decay).init(), adamw(None).build(), spared)
         }
-        OptimizerKind::Sgd => sgd(decay).init(),
-        OptimizerKind::Adam if spared => {
-            adam(decay)
-                .init()
-                .with_group(group(), adam(None).build(), None)
-        }
-        OptimizerKind::Adam => adam(decay).init(),
-        OptimizerKind::AdamW if spared => {
-            adamw(decay)
-                .init()
-                .with_group(group(), adamw(None).build(), None)
-        }
-        OptimizerKind::AdamW => adamw(decay).init(),
     }
 }
 
@@ -596,6 +596,7 @@ pub fn resume(out: &Path, control: &TrainControl) -> Result<TrainReport, TrainEr
     let checkpoint = Checkpoint::load(out)?;
     let mut config = crate::eval::load_config(out)?;
     config.out = out.to_path_buf();
+    config.check()?;
     run(&config, control, Some(checkpoint))
 }
 
@@ -604,7 +605,6 @@ fn run(
     control: &TrainControl,
     resumed: Option<Checkpoint>,
 ) -> Result<TrainReport, TrainError> {
-    config.check()?;
     let device = config.backend.device();
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
