@@ -4,8 +4,8 @@ use data::Image;
 use data::Rng;
 use data::transforms::geometry::{PaddingMode, affine, pad};
 use data::transforms::{
-    ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting, RandomCrop, RandomResizedCrop,
-    Resize, Transform, five_crop, ten_crop,
+    ColorShift, MultiCrop, Normalize, OffsetDistribution, Pca, PcaLighting, Preset, RandomCrop,
+    RandomResizedCrop, Resize, Transform, Views, five_crop, ten_crop,
 };
 
 /// A 3×h×w image whose every value is distinct: (c·h + y)·w + x, scaled.
@@ -207,4 +207,88 @@ fn ten_crops_are_the_corners_centre_and_mirrors() {
     // The mirror's top-left crop is the image's top-right crop, mirrored.
     assert_eq!(crops[5], crops[1].mirrored());
     assert_eq!(five_crop(&image, 6)[4], crops[4]);
+}
+
+/// The `index`-th of the views a [`MultiCrop`] stacked along the channels.
+fn unstack(stacked: &Image, channels: usize, index: usize) -> Image {
+    let plane = channels * stacked.height * stacked.width;
+    Image {
+        channels,
+        height: stacked.height,
+        width: stacked.width,
+        data: stacked.data[index * plane..(index + 1) * plane].to_vec(),
+    }
+}
+
+#[test]
+fn multi_crop_stacks_the_views_in_order() {
+    let image = ramp(3, 10, 12);
+    let stacked = MultiCrop {
+        views: Views::TenCrop,
+        size: 6,
+    }
+    .apply(image.clone(), &mut Rng::new(0));
+    assert_eq!(
+        (stacked.channels, stacked.height, stacked.width),
+        (30, 6, 6)
+    );
+    for (index, crop) in ten_crop(&image, 6).iter().enumerate() {
+        assert_eq!(unstack(&stacked, 3, index), *crop, "view {index}");
+    }
+    let flip = Views::Flip.of(&image, 6);
+    assert_eq!(flip[0], image.crop(2, 3, 6, 6));
+    assert_eq!(flip[1], image.crop(2, 3, 6, 6).mirrored());
+    for (name, views) in Views::ALL {
+        assert_eq!(name.parse::<Views>(), Ok(views));
+        assert_eq!(views.of(&image, 6).len(), views.count());
+        assert_eq!(views.of(&image, 6)[views.centre()], image.crop(2, 3, 6, 6));
+    }
+    assert!("twelve-crop".parse::<Views>().is_err());
+}
+
+#[test]
+fn the_centre_view_is_what_plain_evaluation_sees() {
+    let cases = [
+        (Preset::Mnist, ramp(1, 28, 28), 32),
+        (Preset::Cifar, ramp(3, 32, 32), 32),
+        (Preset::Imagenet, ramp(3, 45, 60), 32),
+        (Preset::None, ramp(3, 40, 40), 32),
+    ];
+    for (preset, image, size) in cases {
+        let plain = preset.eval(size).apply(image.clone(), &mut Rng::new(0));
+        let geometry = preset.multi_crop_geometry(size);
+        for views in [Views::Single, Views::TenCrop] {
+            let stacked = preset
+                .multi_crop(geometry, views)
+                .apply(image.clone(), &mut Rng::new(0));
+            let centre = unstack(&stacked, image.channels, views.centre());
+            assert_eq!(centre, plain, "{preset:?} {views:?}");
+        }
+    }
+}
+
+#[test]
+fn cifar_ten_crop_corners_are_the_four_pixel_shifts_of_training() {
+    let image = ramp(3, 32, 32);
+    let preset = Preset::Cifar;
+    let stacked = preset
+        .multi_crop(preset.multi_crop_geometry(32), Views::TenCrop)
+        .apply(image.clone(), &mut Rng::new(0));
+    let normalize = Normalize::cifar10();
+    let normalized = normalize.apply(image.clone(), &mut Rng::new(0));
+    let black = normalize.apply(Image::zeros(3, 1, 1), &mut Rng::new(0));
+    // Top-left view: the image moved 4 pixels down and right, black above and to the left.
+    let top_left = unstack(&stacked, 3, 0);
+    for c in 0..3 {
+        assert_eq!(top_left.at(c, 0, 0), black.at(c, 0, 0));
+        assert_eq!(top_left.at(c, 3, 31), black.at(c, 0, 0));
+        assert_eq!(top_left.at(c, 4, 4), normalized.at(c, 0, 0));
+        assert_eq!(top_left.at(c, 31, 31), normalized.at(c, 27, 27));
+    }
+    // Bottom-right view of the mirror: the mirror moved 4 pixels up and left.
+    let mirrored_bottom_right = unstack(&stacked, 3, 8);
+    assert_eq!(
+        mirrored_bottom_right.at(0, 0, 0),
+        normalized.mirrored().at(0, 4, 4)
+    );
 }

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use data::datasets::image_folder::decode_file;
-use data::{Compose, DataLoader, Rng, Transform};
+use data::{Compose, DataLoader, Preset, Rng, Transform};
 use model_zoo::{Classifier, ZooModel};
 use serde::Serialize;
 
@@ -58,16 +58,34 @@ pub fn load_config(run: &Path) -> Result<TrainConfig, TrainError> {
 }
 
 /// A trained run rebuilt from its folder: its evaluation data and the model with its weights.
-struct LoadedRun {
-    weights: PathBuf,
-    device: Device,
-    model: ZooModel,
-    test: DataLoader,
-    valid: Option<DataLoader>,
-    eval_transform: (Compose, usize),
+pub(crate) struct LoadedRun {
+    pub(crate) config: TrainConfig,
+    pub(crate) weights: PathBuf,
+    pub(crate) device: Device,
+    pub(crate) model: ZooModel,
+    pub(crate) test: DataLoader,
+    pub(crate) valid: Option<DataLoader>,
+    pub(crate) eval_transform: (Compose, usize),
+    pub(crate) preset: Preset,
+    pub(crate) size: usize,
 }
 
-fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
+impl LoadedRun {
+    /// The loader of `split`, or an error naming the run when it held nothing back.
+    pub(crate) fn loader(&self, split: EvalSplit, run: &Path) -> Result<&DataLoader, TrainError> {
+        match split {
+            EvalSplit::Test => Ok(&self.test),
+            EvalSplit::Valid => self.valid.as_ref().ok_or_else(|| {
+                TrainError::Config(format!(
+                    "the run in {} held no images back for validation",
+                    run.display()
+                ))
+            }),
+        }
+    }
+}
+
+pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
     let config = load_config(run)?;
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
     let device = config.backend.device();
@@ -76,6 +94,8 @@ fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError>
         test,
         valid,
         eval_transform,
+        preset,
+        size,
         ..
     } = setup(&config, &device)?;
     let model = model.try_load_file(&weights).map_err(|e| {
@@ -86,12 +106,15 @@ fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError>
         ))
     })?;
     Ok(LoadedRun {
+        config,
         weights,
         device,
         model,
         test,
         valid,
         eval_transform,
+        preset,
+        size,
     })
 }
 
@@ -101,30 +124,16 @@ pub fn evaluate_run(
     weights: Option<&Path>,
     split: EvalSplit,
 ) -> Result<EvalReport, TrainError> {
-    let LoadedRun {
-        weights,
-        device,
-        model,
-        test,
-        valid,
-        ..
-    } = load_run(run, weights)?;
-    let loader = match split {
-        EvalSplit::Test => &test,
-        EvalSplit::Valid => valid.as_ref().ok_or_else(|| {
-            TrainError::Config(format!(
-                "the run in {} held no images back for validation",
-                run.display()
-            ))
-        })?,
-    };
+    let loaded = load_run(run, weights)?;
+    let loader = loaded.loader(split, run)?;
+    let (weights, device, model) = (&loaded.weights, &loaded.device, &loaded.model);
     let classes = loader.dataset().classes().to_vec();
     let mut confusion = vec![vec![0usize; classes.len()]; classes.len()];
     let (mut images, mut top5) = (0usize, 0usize);
     for batch in loader.epoch(0) {
         let batch = batch?;
         let labels = batch.labels.clone();
-        let on_device = batch.to_device(&device);
+        let on_device = batch.to_device(device);
         let logits = model.forward(on_device.images);
         let [n, num_classes] = logits.dims();
         let k = 5.min(num_classes);
@@ -155,7 +164,7 @@ pub fn evaluate_run(
         .map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>().max(1) as f64)
         .collect();
     Ok(EvalReport {
-        weights,
+        weights: weights.clone(),
         images,
         top1: correct as f64 / images.max(1) as f64,
         top5: top5 as f64 / images.max(1) as f64,
@@ -165,8 +174,8 @@ pub fn evaluate_run(
     })
 }
 
-/// Writes the report as JSON.
-pub fn write_report(report: &EvalReport, path: &Path) -> Result<(), WriteError> {
+/// Writes a report as pretty JSON, through a rename.
+pub fn write_json(report: &impl Serialize, path: &Path) -> Result<(), WriteError> {
     let json = serde_json::to_vec_pretty(report).expect("the report serialises");
     write_atomically(path, &json)
 }

@@ -5,7 +5,9 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod ensemble;
 pub mod eval;
+pub mod experiment;
 pub mod plot;
 pub mod schedule;
 pub mod summary;

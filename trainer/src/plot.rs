@@ -1,5 +1,5 @@
-//! PNG plots people would rather look at than CSV: a run's training curves and a confusion
-//! matrix. Drawn with plotters into memory, encoded with `image`, written through a rename.
+//! PNG plots people would rather look at than CSV: a run's training curves, an experiment's
+//! lines and a confusion matrix. Drawn with plotters into memory, encoded with `image`, written through a rename.
 
 use std::path::Path;
 use std::sync::Once;
@@ -40,6 +40,119 @@ fn write_png(path: &Path, buffer: Vec<u8>, (width, height): (u32, u32)) -> Resul
     write_atomically(path, png.get_ref())
 }
 
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Legend entry.
+    pub label: String,
+    /// (x, y) points, in order.
+    pub points: Vec<(f64, f64)>,
+    /// Index into the palette: blue, red, green, magenta, orange, black.
+    pub color: usize,
+    /// Drawn thick (e.g. test error) rather than thin (training error).
+    pub bold: bool,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0, 0, 255),
+    RGBColor(255, 0, 0),
+    RGBColor(0, 140, 0),
+    RGBColor(200, 0, 200),
+    RGBColor(255, 140, 0),
+    RGBColor(0, 0, 0),
+];
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if low.is_finite() {
+        (low, high)
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// Draws `lines` with a legend on one panel.
+fn draw_lines<DB: DrawingBackend>(
+    panel: &DrawingArea<DB, plotters::coord::Shift>,
+    path: &Path,
+    (x_desc, y_desc): (&str, &str),
+    lines: &[Line],
+) -> Result<(), WriteError> {
+    let points = || lines.iter().flat_map(|line| line.points.iter());
+    let (x_low, x_high) = range(points().map(|p| p.0));
+    let (y_low, y_high) = range(points().map(|p| p.1));
+    let x_high = x_high.max(x_low + 1.0);
+    let margin = ((y_high - y_low) * 0.05).max(1e-3);
+    let mut chart = ChartBuilder::on(panel)
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_low..x_high, (y_low - margin)..(y_high + margin))
+        .map_err(|e| drawing_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| drawing_error(path, e))?;
+    for line in lines.iter().filter(|line| !line.points.is_empty()) {
+        let color = PALETTE[line.color % PALETTE.len()];
+        let width = if line.bold { 3 } else { 1 };
+        chart
+            .draw_series(LineSeries::new(
+                line.points.clone(),
+                color.stroke_width(width),
+            ))
+            .map_err(|e| drawing_error(path, e))?
+            .label(line.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+            });
+        if line.points.len() <= 50 {
+            chart
+                .draw_series(
+                    line.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(|e| drawing_error(path, e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| drawing_error(path, e))?;
+    Ok(())
+}
+
+/// One chart of `lines` (e.g. accuracy against ensemble size, error against iterations).
+pub fn write_lines(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    lines: &[Line],
+) -> Result<(), WriteError> {
+    font();
+    let size = (900u32, 600u32);
+    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
+        let root = root
+            .titled(title, ("sans-serif", 20))
+            .map_err(|e| drawing_error(path, e))?;
+        draw_lines(&root, path, axes, lines)?;
+        root.present().map_err(|e| drawing_error(path, e))?;
+    }
+    write_png(path, buffer, size)
+}
+
 fn series(
     metrics: &[EpochMetrics],
     split: &str,
@@ -64,68 +177,19 @@ pub fn write_curves(path: &Path, title: &str, metrics: &[EpochMetrics]) -> Resul
             .titled(title, ("sans-serif", 22))
             .map_err(|e| drawing_error(path, e))?;
         let panels = root.split_evenly((1, 2));
-        let last_epoch = metrics.iter().map(|m| m.epoch).max().unwrap_or(1).max(2) as f64;
         let loss = |m: &EpochMetrics| m.loss;
         let top1 = |m: &EpochMetrics| 100.0 * m.top1;
         for (panel, (caption, value)) in panels.iter().zip([
             ("loss", loss as fn(&EpochMetrics) -> f64),
             ("top-1 accuracy (%)", top1),
         ]) {
-            let lines = [
-                ("train", series(metrics, "train", value), BLUE),
-                ("valid", series(metrics, "valid", value), RED),
-            ];
-            let values = lines
-                .iter()
-                .flat_map(|(_, points, _)| points.iter().map(|p| p.1));
-            let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
+            let lines = [("train", 0), ("valid", 1)].map(|(split, color)| Line {
+                label: split.to_string(),
+                points: series(metrics, split, value),
+                color,
+                bold: true,
             });
-            let (low, high) = if low.is_finite() {
-                (low, high)
-            } else {
-                (0.0, 1.0)
-            };
-            let margin = ((high - low) * 0.05).max(1e-3);
-            let mut chart = ChartBuilder::on(panel)
-                .margin(16)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(1.0..last_epoch, (low - margin)..(high + margin))
-                .map_err(|e| drawing_error(path, e))?;
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc(caption)
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(|e| drawing_error(path, e))?;
-            for (name, points, color) in lines {
-                if points.is_empty() {
-                    continue;
-                }
-                chart
-                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                    .map_err(|e| drawing_error(path, e))?
-                    .label(name)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                chart
-                    .draw_series(
-                        points
-                            .into_iter()
-                            .map(|p| Circle::new(p, 3, color.filled())),
-                    )
-                    .map_err(|e| drawing_error(path, e))?;
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(|e| drawing_error(path, e))?;
+            draw_lines(panel, path, ("epoch", caption), &lines)?;
         }
         root.present().map_err(|e| drawing_error(path, e))?;
     }

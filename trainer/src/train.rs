@@ -278,6 +278,9 @@ pub(crate) struct Setup {
     pub(crate) classes: usize,
     /// Evaluation preprocessing and the channels images decode to, for single images.
     pub(crate) eval_transform: (data::Compose, usize),
+    /// The augmentation preset and the input side, from which multi-crop evaluation is built.
+    pub(crate) preset: Preset,
+    pub(crate) size: usize,
 }
 
 pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
@@ -337,6 +340,8 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         model: info.build(&options, device),
         classes,
         eval_transform: (preset.eval(size), source.channels()),
+        preset,
+        size,
     })
 }
 

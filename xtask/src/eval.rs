@@ -1,10 +1,12 @@
-//! `cargo xtask eval <run> [--weights FILE] [--split test|valid] [--json FILE]`.
+//! `cargo xtask eval <run|weights>… [--tta none|flip|five-crop|ten-crop] [--resize S --crop C]`.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use trainer::eval::{EvalSplit, evaluate_run, write_report};
+use trainer::data::transforms::Views;
+use trainer::ensemble::{Averaging, EnsembleConfig, EnsembleReport, Member, evaluate_ensemble};
+use trainer::eval::{EvalSplit, evaluate_run, write_json};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitArg {
@@ -12,19 +14,65 @@ enum SplitArg {
     Valid,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum AverageArg {
+    Probabilities,
+    Logits,
+}
+
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A training run's folder (holding config.json).
-    run: PathBuf,
-    /// Weights to evaluate (default: the run's best.bpk).
+    /// Training runs' folders (holding config.json), or weight files inside them; several form
+    /// an ensemble whose outputs are averaged.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Weights to evaluate with a single run folder (default: its best.bpk).
     #[arg(long)]
     weights: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     split: SplitArg,
-    /// Where to write the report with the confusion matrix (default: <run>/eval.json; the
-    /// matrix is also drawn beside it as .png).
+    /// Test-time augmentation: none, flip, five-crop, ten-crop (outputs averaged over the views).
+    #[arg(long, default_value = "none")]
+    tta: Views,
+    /// Resize the shorter side to S before cutting the views (default: 256/224 of the crop for
+    /// the ImageNet presets, none for MNIST and CIFAR).
+    #[arg(long)]
+    resize: Option<usize>,
+    /// Side of each view (default: the runs' input size).
+    #[arg(long)]
+    crop: Option<usize>,
+    /// Zeros added to every side before cutting (default: 4 for MNIST and CIFAR, 0 otherwise).
+    #[arg(long)]
+    pad: Option<usize>,
+    /// What the ensemble and the views average.
+    #[arg(long, value_enum, default_value_t = AverageArg::Probabilities)]
+    average: AverageArg,
+    /// Images per batch (each is `views` crops in one forward pass).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Where to write the report (default: <run>/eval.json for one run without test-time
+    /// augmentation, with its confusion matrix drawn beside it as .png; otherwise
+    /// ensemble-<tta>.json beside the first run).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A run folder, or a weight file whose folder holds the run's config.json.
+fn member(path: &Path, weights: Option<&Path>) -> Member {
+    if path.is_file() {
+        Member {
+            run: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            weights: Some(path.to_path_buf()),
+        }
+    } else {
+        Member {
+            run: path.to_path_buf(),
+            weights: weights.map(Path::to_path_buf),
+        }
+    }
 }
 
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
@@ -32,7 +80,54 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
         SplitArg::Test => EvalSplit::Test,
         SplitArg::Valid => EvalSplit::Valid,
     };
-    let report = evaluate_run(&args.run, args.weights.as_deref(), split)?;
+    if args.weights.is_some() && args.runs.len() > 1 {
+        return Err("--weights goes with one run; name each member's weight file instead".into());
+    }
+    let members: Vec<Member> = args
+        .runs
+        .iter()
+        .map(|path| member(path, args.weights.as_deref()))
+        .collect();
+    let plain = members.len() == 1
+        && args.tta == Views::Single
+        && (args.resize, args.crop, args.pad) == (None, None, None);
+    if plain {
+        return plain_eval(&members[0], split, args.json);
+    }
+    let config = EnsembleConfig {
+        members,
+        views: args.tta,
+        resize: args.resize,
+        crop: args.crop,
+        padding: args.pad,
+        averaging: match args.average {
+            AverageArg::Probabilities => Averaging::Probabilities,
+            AverageArg::Logits => Averaging::Logits,
+        },
+        split,
+        batch_size: args.batch_size,
+        progress: !args.quiet,
+    };
+    let report = evaluate_ensemble(&config)?;
+    print_ensemble(&report);
+    let first_run = &config.members[0].run;
+    let path = args.json.unwrap_or_else(|| {
+        first_run
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("ensemble-{}.json", args.tta))
+    });
+    write_json(&report, &path)?;
+    println!("report in {}", path.display());
+    Ok(())
+}
+
+fn plain_eval(
+    member: &Member,
+    split: EvalSplit,
+    json: Option<PathBuf>,
+) -> Result<(), Box<dyn Error>> {
+    let report = evaluate_run(&member.run, member.weights.as_deref(), split)?;
     println!(
         "{}: {} images, top-1 {:.2}%, top-5 {:.2}%",
         report.weights.display(),
@@ -43,8 +138,8 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     for (class, accuracy) in report.classes.iter().zip(&report.per_class) {
         println!("  {class:<16} {:6.2}%", 100.0 * accuracy);
     }
-    let path = args.json.unwrap_or_else(|| args.run.join("eval.json"));
-    write_report(&report, &path)?;
+    let path = json.unwrap_or_else(|| member.run.join("eval.json"));
+    write_json(&report, &path)?;
     let png = path.with_extension("png");
     let title = format!("{} ({} images)", report.weights.display(), report.images);
     trainer::plot::write_confusion(&png, &title, &report.classes, &report.confusion)?;
@@ -54,4 +149,53 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
         png.display()
     );
     Ok(())
+}
+
+fn print_ensemble(report: &EnsembleReport) {
+    let percent = |x: f64| format!("{:6.2}%", 100.0 * x);
+    println!(
+        "{} images, test-time augmentation: {} ({} views), averaging {:?}",
+        report.images,
+        report.views,
+        report.cost.forward_passes_per_image / report.members.len(),
+        report.averaging
+    );
+    println!(
+        "| member | top-1 centre crop | top-1 {} | top-5 |",
+        report.views
+    );
+    println!("|---|---|---|---|");
+    for member in &report.members {
+        println!(
+            "| {} | {} | {} | {} |",
+            member.weights.display(),
+            percent(member.top1_centre),
+            percent(member.top1),
+            percent(member.top5)
+        );
+    }
+    println!(
+        "| ensemble of {} | {} | {} | {} |",
+        report.members.len(),
+        percent(report.top1_centre),
+        percent(report.top1),
+        percent(report.top5)
+    );
+    println!(
+        "gain: {:+.2} points over the mean member, {:+.2} over the best",
+        100.0 * report.gain_over_mean_member,
+        100.0 * report.gain_over_best_member
+    );
+    let cost = &report.cost;
+    println!(
+        "cost: {} forward passes per image, {:.1} images/s ({:.1} s), batches of {} images, peak memory {}",
+        cost.forward_passes_per_image,
+        cost.images_per_second,
+        cost.seconds,
+        cost.batch_size,
+        cost.peak_memory_bytes.map_or("unknown".into(), |b| format!(
+            "{:.0} MiB",
+            b as f64 / 1048576.0
+        ))
+    );
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod eval;
+mod experiment;
 mod predict;
 mod summary;
 mod train;
@@ -35,6 +36,9 @@ enum Command {
     /// Datasets: download, PCA of colours.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The chapter's claims, end to end, with a table and a plot.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
     /// Benchmarks beside PyTorch.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Data(command) => data::run(command),
+        Command::Experiment(command) => experiment::run(command),
         Command::Bench(command) => bench::run(command),
     };
     match result {

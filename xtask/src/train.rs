@@ -35,6 +35,23 @@ pub struct TrainArgs {
     /// Registry name (`cargo xtask summary --list`); not needed with --resume --out.
     #[arg(required_unless_present = "resume")]
     model: Option<String>,
+    #[command(flatten)]
+    options: TrainOptions,
+    /// Output folder (default: runs/<model>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out (or runs/<model>) from its last checkpoint, with its saved
+    /// configuration.
+    #[arg(long)]
+    resume: bool,
+    /// Stop with a checkpoint after this many optimiser steps (e.g. to fit a time slot).
+    #[arg(long)]
+    stop_after_steps: Option<usize>,
+}
+
+/// Everything that shapes a training run, shared by `train` and the experiments.
+#[derive(Args)]
+pub struct TrainOptions {
     /// Backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -99,16 +116,6 @@ pub struct TrainArgs {
     /// Training images held back for validation.
     #[arg(long, default_value_t = 500)]
     validation: usize,
-    /// Output folder (default: runs/<model>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Continue the run in --out (or runs/<model>) from its last checkpoint, with its saved
-    /// configuration.
-    #[arg(long)]
-    resume: bool,
-    /// Stop with a checkpoint after this many optimiser steps (e.g. to fit a time slot).
-    #[arg(long)]
-    stop_after_steps: Option<usize>,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -117,62 +124,63 @@ pub struct TrainArgs {
     json_lines: bool,
 }
 
-fn config(args: TrainArgs, model: String) -> TrainConfig {
-    let defaults = TrainConfig::new(&model);
-    TrainConfig {
-        backend: match args.backend {
-            Backend::Flex => BackendKind::Flex,
-            Backend::Ndarray => BackendKind::Ndarray,
-            Backend::Wgpu => BackendKind::Wgpu,
-        },
-        dataset: args.dataset,
-        data_dir: args.data_dir,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        optimizer: match args.optimizer {
-            Optimizer::Sgd => OptimizerKind::Sgd,
-            Optimizer::Adam => OptimizerKind::Adam,
-            Optimizer::Adamw => OptimizerKind::AdamW,
-        },
-        lr: args.lr,
-        momentum: args.momentum,
-        nesterov: args.nesterov,
-        weight_decay: args.weight_decay,
-        decay_norm_and_bias: args.decay_norm_and_bias,
-        schedule: match args.schedule {
-            ScheduleArg::Constant => Schedule::Constant,
-            ScheduleArg::Step => Schedule::Step,
-            ScheduleArg::Cosine => Schedule::Cosine,
-            ScheduleArg::Plateau => Schedule::Plateau,
-        },
-        lr_step_epochs: args.lr_step_epochs,
-        lr_gamma: args.lr_gamma,
-        plateau_patience: args.plateau_patience,
-        warmup_epochs: args.warmup_epochs,
-        label_smoothing: args.label_smoothing,
-        augment: args.augment,
-        workers: args.workers.unwrap_or(defaults.workers),
-        seed: args.seed,
-        image_size: args.image_size,
-        limit: args.limit,
-        validation: args.validation,
-        out: args.out.unwrap_or(defaults.out.clone()),
-        progress: if args.json_lines {
-            Progress::JsonLines
-        } else if args.quiet {
-            Progress::Quiet
-        } else {
-            Progress::Bar
-        },
-        ..defaults
+impl TrainOptions {
+    /// The run's configuration for `model`, written into `out`.
+    pub fn config(self, model: &str, out: PathBuf) -> TrainConfig {
+        let args = self;
+        let defaults = TrainConfig::new(model);
+        TrainConfig {
+            backend: match args.backend {
+                Backend::Flex => BackendKind::Flex,
+                Backend::Ndarray => BackendKind::Ndarray,
+                Backend::Wgpu => BackendKind::Wgpu,
+            },
+            dataset: args.dataset,
+            data_dir: args.data_dir,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            optimizer: match args.optimizer {
+                Optimizer::Sgd => OptimizerKind::Sgd,
+                Optimizer::Adam => OptimizerKind::Adam,
+                Optimizer::Adamw => OptimizerKind::AdamW,
+            },
+            lr: args.lr,
+            momentum: args.momentum,
+            nesterov: args.nesterov,
+            weight_decay: args.weight_decay,
+            decay_norm_and_bias: args.decay_norm_and_bias,
+            schedule: match args.schedule {
+                ScheduleArg::Constant => Schedule::Constant,
+                ScheduleArg::Step => Schedule::Step,
+                ScheduleArg::Cosine => Schedule::Cosine,
+                ScheduleArg::Plateau => Schedule::Plateau,
+            },
+            lr_step_epochs: args.lr_step_epochs,
+            lr_gamma: args.lr_gamma,
+            plateau_patience: args.plateau_patience,
+            warmup_epochs: args.warmup_epochs,
+            label_smoothing: args.label_smoothing,
+            augment: args.augment,
+            workers: args.workers.unwrap_or(defaults.workers),
+            seed: args.seed,
+            image_size: args.image_size,
+            limit: args.limit,
+            validation: args.validation,
+            out,
+            progress: if args.json_lines {
+                Progress::JsonLines
+            } else if args.quiet {
+                Progress::Quiet
+            } else {
+                Progress::Bar
+            },
+            ..defaults
+        }
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
-    let control = TrainControl {
-        stop_after_steps: args.stop_after_steps,
-        ..TrainControl::default()
-    };
+/// Ctrl-C stops after the current step with a checkpoint; a second Ctrl-C quits at once.
+pub fn interrupt_on_ctrl_c(control: &TrainControl) -> Result<(), Box<dyn Error>> {
     let interrupt = control.interrupt.clone();
     ctrlc::set_handler(move || {
         if interrupt.swap(true, Ordering::Relaxed) {
@@ -181,6 +189,15 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         }
         eprintln!("\nCtrl-C: writing a checkpoint after this step (again to quit at once)");
     })?;
+    Ok(())
+}
+
+pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    let control = TrainControl {
+        stop_after_steps: args.stop_after_steps,
+        ..TrainControl::default()
+    };
+    interrupt_on_ctrl_c(&control)?;
     if args.resume {
         let out = match (&args.out, &args.model) {
             (Some(out), _) => out.clone(),
@@ -189,11 +206,11 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         };
         resume(&out, &control)?;
     } else {
-        let model = args
-            .model
-            .clone()
-            .expect("clap requires a model without --resume");
-        train(&config(args, model), &control)?;
+        let model = args.model.expect("clap requires a model without --resume");
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("runs").join(&model));
+        train(&args.options.config(&model, out), &control)?;
     }
     Ok(())
 }

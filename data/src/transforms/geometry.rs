@@ -197,6 +197,27 @@ pub fn pad_to(image: Image, height: usize, width: usize) -> Image {
     out
 }
 
+/// Zero-pads evenly up to at least `size × size`, then `padding` pixels more on every side: the
+/// canvas multi-crop evaluation cuts its corners from (CIFAR: the 40 × 40 of "pad 4, crop 32").
+#[derive(Debug, Clone)]
+pub struct Pad {
+    /// Smallest side before the border.
+    pub size: usize,
+    /// Zeros added to every side.
+    pub padding: usize,
+}
+
+impl Transform for Pad {
+    fn apply(&self, image: Image, _rng: &mut Rng) -> Image {
+        let image = pad_to(image, self.size, self.size);
+        if self.padding == 0 {
+            image
+        } else {
+            pad(&image, self.padding, PaddingMode::Zero)
+        }
+    }
+}
+
 /// A random `size × size` window after padding every side (the CIFAR recipe: pad 4, crop 32).
 #[derive(Debug, Clone)]
 pub struct RandomCrop {

@@ -11,9 +11,10 @@ use crate::image::Image;
 use crate::rng::Rng;
 
 pub use color::{ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting};
-pub use crops::{five_crop, ten_crop};
+pub use crops::{MultiCrop, Views, five_crop, ten_crop};
 pub use geometry::{
-    CenterCrop, HorizontalFlip, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop, Resize,
+    CenterCrop, HorizontalFlip, Pad, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop,
+    Resize,
 };
 
 /// One step of preprocessing or augmentation; randomness comes only from `rng`.
@@ -138,6 +139,67 @@ impl Preset {
                 .then(CenterCrop { size })
                 .then(Normalize::imagenet()),
         }
+    }
+}
+
+/// Where multi-crop evaluation cuts its views from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MultiCropGeometry {
+    /// Side of each crop (the model's input).
+    pub crop: usize,
+    /// Resize the shorter side to this first (`None`: keep the size).
+    pub resize: Option<usize>,
+    /// Zeros added to every side after resizing.
+    pub padding: usize,
+}
+
+impl Preset {
+    /// Where this preset's multi-crop evaluation cuts `crop × crop` views from: the ImageNet
+    /// recipes resize the shorter side to 256/224 of the crop (torchvision's `Resize(256)`,
+    /// `TenCrop(224)`); the small-image ones keep the size and pad every side by 4, so the
+    /// corners are the largest shifts that training's "pad 4, random crop" showed the model.
+    pub fn multi_crop_geometry(self, crop: usize) -> MultiCropGeometry {
+        match self {
+            Preset::Imagenet | Preset::Alexnet => MultiCropGeometry {
+                crop,
+                resize: Some(Self::resize_side(crop)),
+                padding: 0,
+            },
+            Preset::None => MultiCropGeometry {
+                crop,
+                resize: None,
+                padding: 0,
+            },
+            Preset::Mnist | Preset::Cifar => MultiCropGeometry {
+                crop,
+                resize: None,
+                padding: 4,
+            },
+        }
+    }
+
+    /// The evaluation recipe with test-time augmentation: each image becomes its `views`,
+    /// normalised and stacked along the channels ([`MultiCrop`]). With [`Views::Single`] and
+    /// this preset's geometry the one view equals [`Preset::eval`]'s output.
+    pub fn multi_crop(self, geometry: MultiCropGeometry, views: Views) -> Compose {
+        let mut steps = Compose::identity();
+        if let Some(size) = geometry.resize {
+            steps = steps.then(Resize { size });
+        }
+        steps = steps.then(Pad {
+            size: geometry.crop,
+            padding: geometry.padding,
+        });
+        steps = match self {
+            Preset::None => steps,
+            Preset::Mnist => steps.then(Normalize::mnist()),
+            Preset::Cifar => steps.then(Normalize::cifar10()),
+            Preset::Imagenet | Preset::Alexnet => steps.then(Normalize::imagenet()),
+        };
+        steps.then(MultiCrop {
+            views,
+            size: geometry.crop,
+        })
     }
 }
 

@@ -1,0 +1,63 @@
+//! `cargo xtask experiment <name>`: the chapter's claims, each run end to end into
+//! `runs/experiments/<name>/` with its configuration, a table and a plot. Every experiment trains
+//! its networks as ordinary runs in sub-folders, so stopping one and starting it again resumes
+//! where it stopped: finished runs are kept, interrupted ones continue from their checkpoint.
+
+pub mod ensemble;
+
+use std::path::Path;
+
+use crate::checkpoint::write_atomically;
+use crate::train::{TrainConfig, TrainControl, TrainError, resume, train};
+
+/// Whether the run in `out` finished: its `metrics.csv` ends with the test row.
+fn finished(out: &Path) -> bool {
+    std::fs::read_to_string(out.join("metrics.csv")).is_ok_and(|csv| {
+        csv.lines()
+            .any(|line| line.split(',').nth(1) == Some("test"))
+    })
+}
+
+/// The settings that decide what a run learns (not where it is written or how it reports).
+fn learning_settings(config: &TrainConfig) -> serde_json::Value {
+    let mut value = serde_json::to_value(config).expect("the config serialises");
+    if let Some(fields) = value.as_object_mut() {
+        for field in ["out", "progress", "workers"] {
+            fields.remove(field);
+        }
+    }
+    value
+}
+
+/// Trains `config` into `config.out`, unless it finished there before (kept) or stopped there
+/// (resumed). A folder trained with other settings is an error, never silently reused. Returns
+/// whether the run finished (false when it was interrupted or stopped with a checkpoint).
+pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result<bool, TrainError> {
+    let saved = crate::eval::load_config(&config.out).ok();
+    if let Some(saved) = &saved
+        && learning_settings(saved) != learning_settings(config)
+    {
+        return Err(TrainError::Config(format!(
+            "{} holds a run with other settings than this experiment's; remove it or choose \
+             another --out",
+            config.out.display()
+        )));
+    }
+    if finished(&config.out) {
+        eprintln!("{}: finished before, kept", config.out.display());
+        return Ok(true);
+    }
+    let report = if saved.is_some() && config.out.join("checkpoint.json").exists() {
+        eprintln!("{}: resuming", config.out.display());
+        resume(&config.out, control)?
+    } else {
+        train(config, control)?
+    };
+    Ok(report.test.is_some())
+}
+
+/// Writes `value` as pretty JSON through a rename.
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), TrainError> {
+    let json = serde_json::to_vec_pretty(value).expect("the record serialises");
+    Ok(write_atomically(path, &json)?)
+}
