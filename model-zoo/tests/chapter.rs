@@ -196,7 +196,7 @@ fn non_negative(shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::random(shape, Distribution::Uniform(0.0, 1.0), device)
 }
 
-fn max_abs_difference(a: Tensor<4>, b: Tensor<4>) -> f32 {
+fn max_abs_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()
 }
 
@@ -275,4 +275,21 @@ fn googlenet_returns_aux_logits_when_training() {
     let model = model.with_num_classes(3, &device);
     let output = model.forward_train(Tensor::zeros([1, 3, 64, 64], &device));
     assert_eq!(output.aux_logits[1].dims(), [1, 3]);
+}
+
+#[test]
+fn deepening_with_zero_residual_blocks_keeps_the_logits() {
+    use model_zoo::models::cifar_resnet::{AppendedBlock, CifarResNetConfig};
+    let device = Device::flex();
+    let net = CifarResNetConfig::new(20).init(&device);
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let logits = net.forward(x.clone());
+    let deepened = net.clone().deepen(2, AppendedBlock::ZeroResidual, &device);
+    assert_eq!(deepened.layer3.len(), 5);
+    assert_eq!(
+        max_abs_difference(deepened.forward(x.clone()), logits.clone()),
+        0.0
+    );
+    let plain = net.deepen(2, AppendedBlock::Plain, &device);
+    assert!(max_abs_difference(plain.forward(x), logits) > 1e-3);
 }

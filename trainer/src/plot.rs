@@ -153,6 +153,83 @@ pub fn write_lines(
     write_png(path, buffer, size)
 }
 
+/// One bar of a bar chart.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    /// Label under the bar.
+    pub label: String,
+    /// Height.
+    pub value: f64,
+    /// Index into the palette.
+    pub color: usize,
+}
+
+/// A bar chart with the value written above each bar (e.g. accuracy before and after a change).
+pub fn write_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<(), WriteError> {
+    font();
+    let size = (300 + 180 * bars.len() as u32, 560u32);
+    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
+        let root = root
+            .titled(title, ("sans-serif", 20))
+            .map_err(|e| drawing_error(path, e))?;
+        let high = bars
+            .iter()
+            .map(|bar| bar.value)
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.15;
+        let n = bars.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0.0..high)
+            .map_err(|e| drawing_error(path, e))?;
+        let label = |segment: &SegmentValue<usize>| match segment {
+            SegmentValue::CenterOf(i) if *i < n => bars[*i].label.clone(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc(y_desc)
+            .x_labels(n)
+            .x_label_formatter(&label)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| drawing_error(path, e))?;
+        for (i, bar) in bars.iter().enumerate() {
+            let color = PALETTE[bar.color % PALETTE.len()];
+            let mut rectangle = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), bar.value),
+                ],
+                color.mix(0.7).filled(),
+            );
+            rectangle.set_margin(0, 0, 20, 20);
+            chart
+                .draw_series(std::iter::once(rectangle))
+                .map_err(|e| drawing_error(path, e))?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{:.4}", bar.value)
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_string(),
+                    (SegmentValue::CenterOf(i), bar.value + high * 0.02),
+                    ("sans-serif", 14),
+                )))
+                .map_err(|e| drawing_error(path, e))?;
+        }
+        root.present().map_err(|e| drawing_error(path, e))?;
+    }
+    write_png(path, buffer, size)
+}
+
 fn series(
     metrics: &[EpochMetrics],
     split: &str,

@@ -4,7 +4,10 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use trainer::BackendKind;
+use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
+use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::train::TrainControl;
 
 use crate::train::{TrainOptions, interrupt_on_ctrl_c};
@@ -13,6 +16,29 @@ use crate::train::{TrainOptions, interrupt_on_ctrl_c};
 pub enum ExperimentCommand {
     /// Train K seeds of a model; accuracy against ensemble size, with and without 10-crop.
     Ensemble(EnsembleArgs),
+    /// Append zero-weight residual blocks and plain blocks to a trained CIFAR ResNet.
+    Identity(IdentityArgs),
+    /// The Inception 5×5 branch with and without its 1×1 bottleneck: MACs, parameters, time.
+    Bottleneck(BottleneckArgs),
+}
+
+#[derive(Args)]
+pub struct BottleneckArgs {
+    /// Backends to time on, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+    backends: Vec<BackendKind>,
+    /// Volumes per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Untimed passes first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed passes (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Output folder (default: runs/experiments/bottleneck).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -29,9 +55,28 @@ pub struct EnsembleArgs {
     options: TrainOptions,
 }
 
+#[derive(Args)]
+pub struct IdentityArgs {
+    /// The CIFAR ResNet to train first.
+    #[arg(long, default_value = "cifar-resnet20")]
+    model: String,
+    /// Use this trained run instead of training one.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Blocks to append to the last stage.
+    #[arg(long, default_value_t = 2)]
+    blocks: usize,
+    /// Output folder (default: runs/experiments/identity).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    options: TrainOptions,
+}
+
 pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
     let control = TrainControl::default();
     interrupt_on_ctrl_c(&control)?;
+    let stopped = || eprintln!("stopped before training finished; the same command continues");
     match command {
         ExperimentCommand::Ensemble(args) => {
             let out = args
@@ -51,10 +96,42 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                         out.display()
                     );
                 }
-                None => {
-                    eprintln!("stopped before every member finished; the same command continues")
-                }
+                None => stopped(),
             }
+        }
+        ExperimentCommand::Identity(args) => {
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("runs/experiments/identity"));
+            let base = args.options.config(&args.model, out.join("trained"));
+            let experiment = IdentityExperiment {
+                seed: base.seed,
+                base,
+                run: args.run,
+                blocks: args.blocks,
+                out: out.clone(),
+            };
+            match identity::run(&experiment, &control)? {
+                Some(report) => {
+                    println!("{}", identity::table(&report));
+                    println!("table, plot and JSON in {}", out.display());
+                }
+                None => stopped(),
+            }
+        }
+        ExperimentCommand::Bottleneck(args) => {
+            let experiment = BottleneckExperiment {
+                backends: args.backends,
+                batch_size: args.batch_size,
+                warmup: args.warmup,
+                steps: args.steps,
+                out: args
+                    .out
+                    .unwrap_or_else(|| PathBuf::from("runs/experiments/bottleneck")),
+            };
+            let report = bottleneck::run(&experiment)?;
+            println!("{}", bottleneck::table(&report));
+            println!("table, plot and JSON in {}", experiment.out.display());
         }
     }
     Ok(())

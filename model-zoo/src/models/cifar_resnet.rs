@@ -98,6 +98,47 @@ pub struct CifarResNet {
     pub fc: Linear,
 }
 
+/// How [`CifarResNet::deepen`] initialises the blocks it appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendedBlock {
+    /// Residual blocks whose convolutions are all zero: z[l+2] = 0, so a[l+2] = g(a[l]) = a[l]
+    /// (a[l] is already a ReLU's output). The chapter's argument for ResNets: with weight decay
+    /// pulling W and b towards zero, the identity is what a residual block learns most easily.
+    ZeroResidual,
+    /// Residual blocks initialised as usual (He normal).
+    Residual,
+    /// Plain blocks (no shortcut) initialised as usual: nothing makes them the identity.
+    Plain,
+}
+
+impl CifarResNet {
+    /// Appends `count` blocks of 64 filters to the last stage (8×8 maps), e.g. to study what
+    /// extra depth does to a trained network.
+    pub fn deepen(mut self, count: usize, kind: AppendedBlock, device: &Device) -> Self {
+        for _ in 0..count {
+            let block = ResidualBlockConfig::new(64, 64)
+                .with_residual(kind != AppendedBlock::Plain)
+                .init_basic(device);
+            let block = if kind == AppendedBlock::ZeroResidual {
+                BasicBlock {
+                    conv1: zeroed(block.conv1),
+                    conv2: zeroed(block.conv2),
+                    ..block
+                }
+            } else {
+                block
+            };
+            self.layer3.push(block);
+        }
+        self
+    }
+}
+
+fn zeroed(mut conv: Conv2d) -> Conv2d {
+    conv.weight = conv.weight.map(|weight| weight.zeros_like());
+    conv
+}
+
 impl Classifier for CifarResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.run(self.conv1.run(x)));

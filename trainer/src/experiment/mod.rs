@@ -3,7 +3,9 @@
 //! its networks as ordinary runs in sub-folders, so stopping one and starting it again resumes
 //! where it stopped: finished runs are kept, interrupted ones continue from their checkpoint.
 
+pub mod bottleneck;
 pub mod ensemble;
+pub mod identity;
 
 use std::path::Path;
 
