@@ -15,10 +15,13 @@ pub enum Schedule {
     /// "divide by 10 when the validation error stops improving" of AlexNet (Krizhevsky et al.
     /// 2012, §5) and VGG (Simonyan & Zisserman 2015, §3.1).
     Plateau,
+    /// × `lr_gamma` at each of `lr_milestones`, counted in iterations: He et al. 2016's CIFAR
+    /// recipe (÷10 at 32k and 48k iterations).
+    MultiStep,
 }
 
 /// The numbers a schedule is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleConfig {
     /// Which schedule.
     pub kind: Schedule,
@@ -34,6 +37,8 @@ pub struct ScheduleConfig {
     pub patience: usize,
     /// Epochs of linear warm-up from 0 to the rate, counted in steps (Goyal et al. 2017).
     pub warmup_epochs: usize,
+    /// Multi-step schedule: the iterations (optimiser steps from the start) of each cut.
+    pub milestones: Vec<usize>,
 }
 
 /// Where a schedule stands; saved in checkpoints.
@@ -60,6 +65,7 @@ impl Default for ScheduleState {
 impl ScheduleConfig {
     /// The rate of step `step` (of `steps_per_epoch`) in epoch `epoch` (0-based).
     pub fn lr(&self, state: &ScheduleState, epoch: usize, step: usize, steps: usize) -> f64 {
+        let done = epoch * steps + step;
         let base = match self.kind {
             Schedule::Constant => self.lr,
             Schedule::Step => self.lr * self.gamma.powi((epoch / self.step_epochs.max(1)) as i32),
@@ -68,9 +74,12 @@ impl ScheduleConfig {
                 0.5 * self.lr * (1.0 + (std::f64::consts::PI * progress).cos())
             }
             Schedule::Plateau => self.lr * state.plateau_scale,
+            Schedule::MultiStep => {
+                let cuts = self.milestones.iter().filter(|&&at| done >= at).count();
+                self.lr * self.gamma.powi(cuts as i32)
+            }
         };
         let warmup_steps = self.warmup_epochs * steps;
-        let done = epoch * steps + step;
         if done < warmup_steps {
             base * (done + 1) as f64 / warmup_steps as f64
         } else {
@@ -111,7 +120,21 @@ mod tests {
             gamma: 0.1,
             patience: 2,
             warmup_epochs: 0,
+            milestones: vec![32_000, 48_000],
         }
+    }
+
+    #[test]
+    fn multi_step_cuts_at_the_iteration_milestones() {
+        let multi = config(Schedule::MultiStep);
+        let state = ScheduleState::default();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // 391 iterations an epoch (50,000 images in batches of 128): iteration 32,000 is step
+        // 329 of epoch 81 (0-based), 81 · 391 + 329; 48,000 is step 298 of epoch 122.
+        assert!(close(multi.lr(&state, 81, 328, 391), 0.1));
+        assert!(close(multi.lr(&state, 81, 329, 391), 0.01));
+        assert!(close(multi.lr(&state, 122, 297, 391), 0.01));
+        assert!(close(multi.lr(&state, 122, 298, 391), 0.001));
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct TrainConfig {
     pub lr_gamma: f64,
     /// Plateau schedule: epochs without a better validation accuracy before a cut.
     pub plateau_patience: usize,
+    /// Multi-step schedule: the iterations of each cut.
+    #[serde(default)]
+    pub lr_milestones: Vec<usize>,
     /// Epochs of linear warm-up.
     pub warmup_epochs: usize,
     /// Label smoothing of the cross-entropy (Szegedy et al. 2016), 0 for none.
@@ -109,6 +112,10 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// Training images held back for validation.
     pub validation: usize,
+    /// Also evaluate on the test split after every epoch (for curves like He et al.'s figure
+    /// 6); the last of those rows is the run's test result.
+    #[serde(default)]
+    pub test_each_epoch: bool,
     /// Output folder.
     pub out: PathBuf,
     /// How the run reports.
@@ -135,6 +142,7 @@ impl TrainConfig {
             lr_step_epochs: 30,
             lr_gamma: 0.1,
             plateau_patience: 3,
+            lr_milestones: Vec::new(),
             warmup_epochs: 0,
             label_smoothing: 0.0,
             augment: None,
@@ -143,6 +151,7 @@ impl TrainConfig {
             image_size: None,
             limit: None,
             validation: 500,
+            test_each_epoch: false,
             out: PathBuf::from("runs").join(model),
             progress: Progress::Bar,
         }
@@ -157,6 +166,7 @@ impl TrainConfig {
             gamma: self.lr_gamma,
             patience: self.plateau_patience,
             warmup_epochs: self.warmup_epochs,
+            milestones: self.lr_milestones.clone(),
         }
     }
 
@@ -169,6 +179,8 @@ impl TrainConfig {
             "--lr must be a positive number"
         } else if self.weight_decay < 0.0 {
             "--weight-decay must not be negative"
+        } else if self.schedule == Schedule::MultiStep && self.lr_milestones.is_empty() {
+            "--schedule multistep needs --lr-milestones (iterations, e.g. 32000,48000)"
         } else {
             return Ok(());
         };
@@ -345,6 +357,13 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
     })
 }
 
+/// Optimiser steps in one epoch of `config` (its training images over the batch size).
+pub fn steps_per_epoch(config: &TrainConfig) -> Result<usize, TrainError> {
+    Ok(setup(config, &config.backend.device())?
+        .train
+        .batches_per_epoch())
+}
+
 /// Correct top-1 and top-k predictions in a batch.
 fn correct(logits: &Tensor<2>, labels: &Tensor<1, Int>, k: usize) -> (usize, usize) {
     let [n, classes] = logits.dims();
@@ -401,6 +420,50 @@ fn csv(metrics: &[EpochMetrics]) -> String {
         ));
     }
     out
+}
+
+/// Reads back the `metrics.csv` a run wrote.
+pub fn read_metrics(out: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+    let path = out.join("metrics.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+    let bad = |line: usize| {
+        TrainError::Config(format!(
+            "{}: line {line} is not a metrics row",
+            path.display()
+        ))
+    };
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .map(|(index, line)| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let [
+                epoch,
+                split,
+                loss,
+                top1,
+                top5,
+                lr,
+                images_per_second,
+                seconds,
+            ] = fields[..]
+            else {
+                return Err(bad(index + 1));
+            };
+            let number = |field: &str| field.parse::<f64>().map_err(|_| bad(index + 1));
+            Ok(EpochMetrics {
+                epoch: epoch.parse().map_err(|_| bad(index + 1))?,
+                split: split.to_string(),
+                loss: number(loss)?,
+                top1: number(top1)?,
+                top5: number(top5)?,
+                lr: number(lr)?,
+                images_per_second: number(images_per_second)?,
+                seconds: number(seconds)?,
+            })
+        })
+        .collect()
 }
 
 /// Parameters spared from weight decay unless asked: biases and BatchNorm's γ and β, as timm and
@@ -793,8 +856,19 @@ fn run(
             state.best = Some(score);
             save_module(inference, &config.out.join("best.bpk"))?;
         }
+        let test_row = if config.test_each_epoch {
+            let row = evaluate(&model.valid(), &test, &device, epoch, lr, "test")?;
+            report(config, &row);
+            if config.progress != Progress::JsonLines {
+                eprintln!("  test loss {:.4} acc {:.2}%", row.loss, 100.0 * row.top1);
+            }
+            Some(row)
+        } else {
+            None
+        };
         state.metrics.push(train_row);
         state.metrics.extend(valid_row);
+        state.metrics.extend(test_row);
         write_atomically(
             &config.out.join("metrics.csv"),
             csv(&state.metrics).as_bytes(),
@@ -809,9 +883,21 @@ fn run(
         state.tally = EpochTally::default();
         state.save(&config.out, &model, &optim)?;
     }
-    let lr = schedule.lr(&state.schedule, config.epochs, 0, steps);
-    let test_row = evaluate(&model.valid(), &test, &device, config.epochs, lr, "test")?;
-    report(config, &test_row);
+    let last_test = state
+        .metrics
+        .last()
+        .filter(|row| row.split == "test" && row.epoch == config.epochs)
+        .cloned();
+    let evaluated_each_epoch = last_test.is_some();
+    let test_row = match last_test {
+        Some(row) => row,
+        None => {
+            let lr = schedule.lr(&state.schedule, config.epochs, 0, steps);
+            let row = evaluate(&model.valid(), &test, &device, config.epochs, lr, "test")?;
+            report(config, &row);
+            row
+        }
+    };
     if config.progress != Progress::JsonLines {
         eprintln!(
             "test: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% — curves in {}, weights in {}",
@@ -823,7 +909,9 @@ fn run(
         );
     }
     let mut metrics = state.metrics;
-    metrics.push(test_row.clone());
+    if !evaluated_each_epoch {
+        metrics.push(test_row.clone());
+    }
     write_atomically(&config.out.join("metrics.csv"), csv(&metrics).as_bytes())?;
     std::io::stderr().flush().ok();
     Ok(TrainReport {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
 use trainer::experiment::bottleneck::{self, BottleneckExperiment};
+use trainer::experiment::depth::{self, DepthExperiment};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::train::TrainControl;
@@ -20,6 +21,21 @@ pub enum ExperimentCommand {
     Identity(IdentityArgs),
     /// The Inception 5×5 branch with and without its 1×1 bottleneck: MACs, parameters, time.
     Bottleneck(BottleneckArgs),
+    /// He et al.'s figure 6: plain-20/56 against ResNet-20/56 on CIFAR-10, the paper's recipe.
+    Depth(DepthArgs),
+}
+
+#[derive(Args)]
+pub struct DepthArgs {
+    /// Fraction of the paper's 64k iterations (cuts at 32k and 48k scale with it).
+    #[arg(long, default_value_t = 1.0)]
+    budget: f64,
+    /// Output folder (default: runs/experiments/depth).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Dataset, backend, workers, seed (the recipe itself is the paper's).
+    #[command(flatten)]
+    options: TrainOptions,
 }
 
 #[derive(Args)]
@@ -115,6 +131,27 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                 Some(report) => {
                     println!("{}", identity::table(&report));
                     println!("table, plot and JSON in {}", out.display());
+                }
+                None => stopped(),
+            }
+        }
+        ExperimentCommand::Depth(args) => {
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("runs/experiments/depth"));
+            let mut base = args.options.config("cifar-resnet20", out.clone());
+            base.batch_size = 128;
+            base.validation = 0;
+            let steps = trainer::train::steps_per_epoch(&base)?;
+            let experiment = DepthExperiment::new(base, args.budget, steps, out.clone());
+            match depth::run(&experiment, &control)? {
+                Some(report) => {
+                    println!("{}", depth::table(&report));
+                    println!(
+                        "{} iterations each; table, plot and JSON in {}",
+                        report.iterations,
+                        out.display()
+                    );
                 }
                 None => stopped(),
             }

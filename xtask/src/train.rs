@@ -28,6 +28,7 @@ enum ScheduleArg {
     Step,
     Cosine,
     Plateau,
+    Multistep,
 }
 
 #[derive(Args)]
@@ -93,6 +94,9 @@ pub struct TrainOptions {
     /// Plateau schedule: epochs without a better validation accuracy before a cut.
     #[arg(long, default_value_t = 3)]
     plateau_patience: usize,
+    /// Multi-step schedule: iterations of each cut, comma-separated (e.g. 32000,48000).
+    #[arg(long, value_delimiter = ',')]
+    lr_milestones: Vec<usize>,
     /// Epochs of linear learning-rate warm-up.
     #[arg(long, default_value_t = 0)]
     warmup_epochs: usize,
@@ -116,6 +120,9 @@ pub struct TrainOptions {
     /// Training images held back for validation.
     #[arg(long, default_value_t = 500)]
     validation: usize,
+    /// Also evaluate on the test split after every epoch.
+    #[arg(long)]
+    test_each_epoch: bool,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -154,10 +161,12 @@ impl TrainOptions {
                 ScheduleArg::Step => Schedule::Step,
                 ScheduleArg::Cosine => Schedule::Cosine,
                 ScheduleArg::Plateau => Schedule::Plateau,
+                ScheduleArg::Multistep => Schedule::MultiStep,
             },
             lr_step_epochs: args.lr_step_epochs,
             lr_gamma: args.lr_gamma,
             plateau_patience: args.plateau_patience,
+            lr_milestones: args.lr_milestones,
             warmup_epochs: args.warmup_epochs,
             label_smoothing: args.label_smoothing,
             augment: args.augment,
@@ -166,6 +175,7 @@ impl TrainOptions {
             image_size: args.image_size,
             limit: args.limit,
             validation: args.validation,
+            test_each_epoch: args.test_each_epoch,
             out,
             progress: if args.json_lines {
                 Progress::JsonLines

@@ -4,6 +4,7 @@
 //! where it stopped: finished runs are kept, interrupted ones continue from their checkpoint.
 
 pub mod bottleneck;
+pub mod depth;
 pub mod ensemble;
 pub mod identity;
 
@@ -12,11 +13,14 @@ use std::path::Path;
 use crate::checkpoint::write_atomically;
 use crate::train::{TrainConfig, TrainControl, TrainError, resume, train};
 
-/// Whether the run in `out` finished: its `metrics.csv` ends with the test row.
-fn finished(out: &Path) -> bool {
-    std::fs::read_to_string(out.join("metrics.csv")).is_ok_and(|csv| {
-        csv.lines()
-            .any(|line| line.split(',').nth(1) == Some("test"))
+/// Whether the run of `config` finished: its `metrics.csv` has the last epoch's test row.
+fn finished(config: &TrainConfig) -> bool {
+    let last_epoch = config.epochs.to_string();
+    std::fs::read_to_string(config.out.join("metrics.csv")).is_ok_and(|csv| {
+        csv.lines().any(|line| {
+            let mut fields = line.split(',');
+            fields.next() == Some(last_epoch.as_str()) && fields.next() == Some("test")
+        })
     })
 }
 
@@ -45,7 +49,7 @@ pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result
             config.out.display()
         )));
     }
-    if finished(&config.out) {
+    if finished(config) {
         eprintln!("{}: finished before, kept", config.out.display());
         return Ok(true);
     }
