@@ -30,6 +30,7 @@ pub mod models;
 pub mod registry;
 pub mod summary;
 mod trace;
+pub mod weights;
 
 pub use models::{Classifier, TrainOutput};
 pub use registry::{MODELS, ModelInfo, ModelOptions, UnknownModel, ZooModel, create, info, names};

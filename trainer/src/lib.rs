@@ -8,6 +8,7 @@ pub mod device;
 pub mod ensemble;
 pub mod eval;
 pub mod experiment;
+pub mod parity;
 pub mod plot;
 pub mod schedule;
 pub mod summary;

@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod eval;
 mod experiment;
+mod parity;
 mod predict;
 mod summary;
 mod train;
@@ -39,6 +40,8 @@ enum Command {
     /// The chapter's claims, end to end, with a table and a plot.
     #[command(subcommand)]
     Experiment(experiment::ExperimentCommand),
+    /// Logits of the zoo against torchvision's for the same weights and inputs.
+    Parity(parity::ParityArgs),
     /// Benchmarks beside PyTorch.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Summary(args) => summary::run(args),
         Command::Data(command) => data::run(command),
         Command::Experiment(command) => experiment::run(command),
+        Command::Parity(args) => parity::run(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {
