@@ -206,6 +206,55 @@ pub fn predict_images(
         ..
     } = load_run(run, weights)?;
     let classes = test.dataset().classes().to_vec();
+    classify(&model, &device, &transform, channels, &classes, images)
+}
+
+/// Classifies image files with any registry model and imported weights (torchvision `.pth`,
+/// `.safetensors`, or the zoo's burnpack `.bpk`), preprocessed as torchvision's ImageNet models
+/// expect: RGB, shorter side resized to 256/224 of the input, centre crop, ImageNet mean/std.
+/// `classes` names the outputs (default: their indices).
+pub fn predict_with_weights(
+    model: &str,
+    weights: &Path,
+    images: &[PathBuf],
+    classes: Option<Vec<String>>,
+    backend: crate::BackendKind,
+) -> Result<Vec<Prediction>, TrainError> {
+    let info = model_zoo::info(model).map_err(TrainError::Model)?;
+    let device = backend.device();
+    let fresh = info.build(&model_zoo::ModelOptions::new(), &device);
+    let is_burnpack = weights.extension().is_some_and(|e| e == "bpk");
+    let zoo = if is_burnpack {
+        fresh.try_load_file(weights).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: cannot load weights for {model}: {e:?}",
+                weights.display()
+            ))
+        })?
+    } else {
+        model_zoo::weights::load_weights(fresh, model, weights, &device)
+            .map_err(|e| TrainError::Config(e.to_string()))?
+    };
+    let [channels, size, _] = info.input;
+    let classes = classes.unwrap_or_else(|| (0..info.num_classes).map(|c| c.to_string()).collect());
+    classify(
+        &zoo,
+        &device,
+        &Preset::Imagenet.eval(size),
+        channels,
+        &classes,
+        images,
+    )
+}
+
+fn classify(
+    model: &ZooModel,
+    device: &Device,
+    transform: &Compose,
+    channels: usize,
+    classes: &[String],
+    images: &[PathBuf],
+) -> Result<Vec<Prediction>, TrainError> {
     images
         .iter()
         .map(|path| {
@@ -213,7 +262,7 @@ pub fn predict_images(
             // The evaluation recipe is deterministic; the generator is never drawn from.
             let image = transform.apply(image, &mut Rng::new(0));
             let shape = [1, image.channels, image.height, image.width];
-            let input = Tensor::<4>::from_data(TensorData::new(image.data, shape), &device);
+            let input = Tensor::<4>::from_data(TensorData::new(image.data, shape), device);
             let logits = model.forward(input);
             let probabilities = softmax(logits.clone(), 1);
             let logits: Vec<f32> = logits

@@ -1,28 +1,62 @@
-//! `cargo xtask predict <run> <image>… [--weights FILE] [--json]`.
+//! `cargo xtask predict <run> <image>… [--weights FILE] [--json]` and
+//! `cargo xtask predict --model <name> --weights <file> <image>… [--classes FILE] [--json]`.
 
 use std::error::Error;
 use std::path::PathBuf;
 
 use clap::Args;
-use trainer::eval::predict_images;
+use trainer::BackendKind;
+use trainer::eval::{predict_images, predict_with_weights};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A training run's folder (holding config.json).
-    run: PathBuf,
-    /// Image files.
+    /// A training run's folder (holding config.json), then image files; with --model, only
+    /// image files.
     #[arg(required = true)]
-    images: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
+    /// A registry model to run with --weights (torchvision .pth/.pt, .safetensors or .bpk)
+    /// instead of a training run; images get torchvision's ImageNet preprocessing.
+    #[arg(long, requires = "weights")]
+    model: Option<String>,
     /// Weights to use (default: the run's best.bpk).
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// With --model: a text file naming the classes, one per line (default: their indices).
+    #[arg(long, requires = "model")]
+    classes: Option<PathBuf>,
+    /// With --model: the backend.
+    #[arg(long, default_value = "flex")]
+    backend: BackendKind,
     /// Print JSON: per image the top-5 and the full logits vector.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: PredictArgs) -> Result<(), Box<dyn Error>> {
-    let predictions = predict_images(&args.run, args.weights.as_deref(), &args.images)?;
+    let predictions = match (&args.model, &args.weights) {
+        (Some(model), Some(weights)) => {
+            let classes = match &args.classes {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                None => None,
+            };
+            predict_with_weights(model, weights, &args.paths, classes, args.backend)?
+        }
+        _ => {
+            let [run, images @ ..] = &args.paths[..] else {
+                return Err("predict needs a run folder and image files".into());
+            };
+            if images.is_empty() {
+                return Err(format!("no image files after the run {}", run.display()).into());
+            }
+            predict_images(run, args.weights.as_deref(), images)?
+        }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&predictions)?);
         return Ok(());
