@@ -29,6 +29,27 @@ fn drawing_error(path: &Path, error: impl std::fmt::Display) -> WriteError {
     }
 }
 
+/// Draws a `size` picture with `title` on a white canvas through `body`, then writes it as PNG.
+fn draw_png(
+    path: &Path,
+    size: (u32, u32),
+    (title, title_size): (&str, u32),
+    body: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    font();
+    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
+        let root = root
+            .titled(title, ("sans-serif", title_size))
+            .map_err(|e| drawing_error(path, e))?;
+        body(&root)?;
+        root.present().map_err(|e| drawing_error(path, e))?;
+    }
+    write_png(path, buffer, size)
+}
+
 /// Encodes an RGB buffer as PNG and writes it through a rename.
 fn write_png(path: &Path, buffer: Vec<u8>, (width, height): (u32, u32)) -> Result<(), WriteError> {
     let image = image::RgbImage::from_raw(width, height, buffer)
@@ -138,19 +159,9 @@ pub fn write_lines(
     axes: (&str, &str),
     lines: &[Line],
 ) -> Result<(), WriteError> {
-    font();
-    let size = (900u32, 600u32);
-    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
-        let root = root
-            .titled(title, ("sans-serif", 20))
-            .map_err(|e| drawing_error(path, e))?;
-        draw_lines(&root, path, axes, lines)?;
-        root.present().map_err(|e| drawing_error(path, e))?;
-    }
-    write_png(path, buffer, size)
+    draw_png(path, (900, 600), (title, 20), |root| {
+        draw_lines(root, path, axes, lines)
+    })
 }
 
 /// One bar of a bar chart.
@@ -166,15 +177,8 @@ pub struct Bar {
 
 /// A bar chart with the value written above each bar (e.g. accuracy before and after a change).
 pub fn write_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<(), WriteError> {
-    font();
     let size = (300 + 180 * bars.len() as u32, 560u32);
-    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
-        let root = root
-            .titled(title, ("sans-serif", 20))
-            .map_err(|e| drawing_error(path, e))?;
+    draw_png(path, size, (title, 20), |root| {
         let high = bars
             .iter()
             .map(|bar| bar.value)
@@ -182,7 +186,7 @@ pub fn write_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Resul
             .max(1e-9)
             * 1.15;
         let n = bars.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(60)
             .y_label_area_size(70)
@@ -225,9 +229,8 @@ pub fn write_bars(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Resul
                 )))
                 .map_err(|e| drawing_error(path, e))?;
         }
-        root.present().map_err(|e| drawing_error(path, e))?;
-    }
-    write_png(path, buffer, size)
+        Ok(())
+    })
 }
 
 fn series(
@@ -244,15 +247,7 @@ fn series(
 
 /// Loss and top-1 accuracy per epoch, training and validation, side by side.
 pub fn write_curves(path: &Path, title: &str, metrics: &[EpochMetrics]) -> Result<(), WriteError> {
-    font();
-    let size = (1200u32, 480u32);
-    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
-        let root = root
-            .titled(title, ("sans-serif", 22))
-            .map_err(|e| drawing_error(path, e))?;
+    draw_png(path, (1200, 480), (title, 22), |root| {
         let panels = root.split_evenly((1, 2));
         let loss = |m: &EpochMetrics| m.loss;
         let top1 = |m: &EpochMetrics| 100.0 * m.top1;
@@ -268,9 +263,8 @@ pub fn write_curves(path: &Path, title: &str, metrics: &[EpochMetrics]) -> Resul
             });
             draw_lines(panel, path, ("epoch", caption), &lines)?;
         }
-        root.present().map_err(|e| drawing_error(path, e))?;
-    }
-    write_png(path, buffer, size)
+        Ok(())
+    })
 }
 
 /// A confusion matrix, each row shaded by the fraction of its true class predicted as each
@@ -281,19 +275,12 @@ pub fn write_confusion(
     classes: &[String],
     confusion: &[Vec<usize>],
 ) -> Result<(), WriteError> {
-    font();
     let n = classes.len().max(1);
     let cell = (720 / n as u32).clamp(2, 64);
     let size = (cell * n as u32 + 200, cell * n as u32 + 200);
-    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| drawing_error(path, e))?;
-        let root = root
-            .titled(title, ("sans-serif", 18))
-            .map_err(|e| drawing_error(path, e))?;
+    draw_png(path, size, (title, 18), |root| {
         let labels = n <= 40;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .margin(10)
             .x_label_area_size(if labels { 90 } else { 30 })
             .y_label_area_size(if labels { 110 } else { 30 })
@@ -344,9 +331,8 @@ pub fn write_confusion(
                 }
             }
         }
-        root.present().map_err(|e| drawing_error(path, e))?;
-    }
-    write_png(path, buffer, size)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

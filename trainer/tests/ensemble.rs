@@ -3,8 +3,11 @@
 //! works where averaging weights breaks (the chapter's warning), and the ensemble experiment
 //! writes its table and plot and keeps finished members when run again.
 
+mod common;
+
+use common::{one_run_at_a_time, run_dir};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -18,21 +21,6 @@ use trainer::ensemble::{
 use trainer::eval::{EvalSplit, evaluate_run};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
 use trainer::train::{Progress, TrainConfig, TrainControl, train};
-
-/// Burn's CPU generator is process-wide: the tests that train take turns.
-static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_run_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn run_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// LeNet-5 on 2,500 embedded digits (2,000 to train on), 3 epochs.
 fn small_run(seed: u64, out: PathBuf) -> TrainConfig {

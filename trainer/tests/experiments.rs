@@ -1,27 +1,24 @@
 //! The chapter's experiments on small inputs: the bottleneck's counted cost and the identity
 //! that zero-weight residual blocks compute inside a trained network.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{one_run_at_a_time, run_dir};
 
 use trainer::BackendKind;
 use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::train::{Progress, TrainConfig, TrainControl};
 
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 #[test]
 fn the_bottleneck_costs_a_tenth() {
+    let _turn = one_run_at_a_time();
     let experiment = BottleneckExperiment {
         backends: vec![BackendKind::Flex],
         batch_size: 2,
         warmup: 0,
         steps: 1,
-        out: out_dir("bottleneck"),
+        out: run_dir("bottleneck"),
     };
     let report = bottleneck::run(&experiment).unwrap();
     let [naive, bottleneck] = &report.rows[..] else {
@@ -45,7 +42,7 @@ fn the_bottleneck_costs_a_tenth() {
 
 #[test]
 fn zero_weight_residual_blocks_leave_a_trained_network_unchanged() {
-    let out = out_dir("identity");
+    let out = run_dir("identity");
     let base = TrainConfig {
         epochs: 1,
         limit: Some(300),
@@ -63,9 +60,12 @@ fn zero_weight_residual_blocks_leave_a_trained_network_unchanged() {
         seed: 0,
         out: out.clone(),
     };
-    let report = identity::run(&experiment, &TrainControl::default())
-        .unwrap()
-        .unwrap();
+    let report = {
+        let _turn = one_run_at_a_time();
+        identity::run(&experiment, &TrainControl::default())
+            .unwrap()
+            .unwrap()
+    };
     let [trained, zero, _residual, plain] = &report.rows[..] else {
         panic!("{:?}", report.rows)
     };

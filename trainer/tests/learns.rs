@@ -2,8 +2,10 @@
 //! same weights as one never stopped, and a diverging run stops without touching the last good
 //! checkpoint.
 
+mod common;
+
+use common::{one_run_at_a_time, run_dir};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -12,22 +14,6 @@ use data::datasets::embedded::mnist_subset;
 use data::datasets::idx::Split;
 use trainer::eval::{EvalSplit, evaluate_run, predict_images};
 use trainer::train::{Progress, Schedule, TrainConfig, TrainControl, TrainError, resume, train};
-
-/// Burn's CPU generator is process-wide: runs that overlap would draw each other's numbers, so
-/// the tests that train take turns (a real run is one per process).
-static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_run_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn run_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn small_run(name: &str) -> TrainConfig {
     TrainConfig {

@@ -14,7 +14,7 @@ use model_zoo::summary::layer_costs;
 use serde::Serialize;
 
 use crate::BackendKind;
-use crate::experiment::write_json;
+use crate::experiment::{start, write_results};
 use crate::plot::{Bar, write_bars};
 use crate::train::TrainError;
 
@@ -159,9 +159,7 @@ pub fn run(experiment: &BottleneckExperiment) -> Result<BottleneckReport, TrainE
         ));
     }
     let started = Instant::now();
-    std::fs::create_dir_all(&experiment.out)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", experiment.out.display())))?;
-    write_json(&experiment.out.join("experiment.json"), experiment)?;
+    start(&experiment.out, experiment)?;
     let mut rows = Vec::new();
     for &backend in &experiment.backends {
         let device = backend.device();
@@ -194,11 +192,7 @@ pub fn run(experiment: &BottleneckExperiment) -> Result<BottleneckReport, TrainE
         rows,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
-    write_json(&experiment.out.join("results.json"), &report)?;
-    crate::checkpoint::write_atomically(
-        &experiment.out.join("table.md"),
-        table(&report).as_bytes(),
-    )?;
+    write_results(&experiment.out, &report, &table(&report))?;
     let bars: Vec<Bar> = report
         .rows
         .iter()

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::experiment::{train_once, write_json};
+use crate::experiment::{start, train_once, write_results};
 use crate::plot::{Line, write_lines};
 use crate::train::{
     EpochMetrics, OptimizerKind, Schedule, TrainConfig, TrainControl, TrainError, read_metrics,
@@ -145,9 +145,7 @@ pub fn run(
         return Err(TrainError::Config("--budget must be in (0, 1]".into()));
     }
     let started = Instant::now();
-    std::fs::create_dir_all(&experiment.out)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", experiment.out.display())))?;
-    write_json(&experiment.out.join("experiment.json"), experiment)?;
+    start(&experiment.out, experiment)?;
     let mut rows = Vec::new();
     for (model, paper_test_error) in NETWORKS {
         let config = experiment.network_config(model);
@@ -181,11 +179,7 @@ pub fn run(
         rows,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
-    write_json(&experiment.out.join("results.json"), &report)?;
-    crate::checkpoint::write_atomically(
-        &experiment.out.join("table.md"),
-        table(&report).as_bytes(),
-    )?;
+    write_results(&experiment.out, &report, &table(&report))?;
     let steps = experiment.steps_per_epoch as f64;
     let mut lines = Vec::new();
     for (color, row) in report.rows.iter().enumerate() {

@@ -14,7 +14,7 @@ use crate::ensemble::{
     Averaging, EnsembleConfig, EnsembleCost, EnsembleOutputs, Member, accuracy, ensemble_outputs,
 };
 use crate::eval::EvalSplit;
-use crate::experiment::{train_once, write_json};
+use crate::experiment::{start, train_once, write_results};
 use crate::plot::{Line, write_lines};
 use crate::train::{TrainConfig, TrainControl, TrainError};
 
@@ -161,9 +161,7 @@ pub fn run(
         return Err(TrainError::Config("--members must be at least 1".into()));
     }
     let started = Instant::now();
-    std::fs::create_dir_all(&experiment.out)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", experiment.out.display())))?;
-    write_json(&experiment.out.join("experiment.json"), experiment)?;
+    start(&experiment.out, experiment)?;
     for index in 0..experiment.members {
         let config = experiment.member_config(index);
         eprintln!(
@@ -197,9 +195,7 @@ pub fn run(
         cost: outputs.cost.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
     };
-    write_json(&experiment.out.join("results.json"), &report)?;
-    let table = table(&report);
-    crate::checkpoint::write_atomically(&experiment.out.join("table.md"), table.as_bytes())?;
+    write_results(&experiment.out, &report, &table(&report))?;
     let line = |label: &str, color: usize, value: fn(&EnsembleSizeRow) -> f64| Line {
         label: label.into(),
         points: report

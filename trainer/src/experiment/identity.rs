@@ -11,7 +11,7 @@ use model_zoo::models::cifar_resnet::AppendedBlock;
 use serde::Serialize;
 
 use crate::eval::{EvalSplit, load_run};
-use crate::experiment::{train_once, write_json};
+use crate::experiment::{start, train_once, write_results};
 use crate::plot::{Bar, write_bars};
 use crate::train::{TrainConfig, TrainControl, TrainError, evaluate};
 
@@ -80,9 +80,7 @@ pub fn run(
     control: &TrainControl,
 ) -> Result<Option<IdentityReport>, TrainError> {
     let started = Instant::now();
-    std::fs::create_dir_all(&experiment.out)
-        .map_err(|e| TrainError::Config(format!("{}: {e}", experiment.out.display())))?;
-    write_json(&experiment.out.join("experiment.json"), experiment)?;
+    start(&experiment.out, experiment)?;
     let run_dir = match &experiment.run {
         Some(run) => run.clone(),
         None => {
@@ -156,11 +154,7 @@ pub fn run(
         rows,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
-    write_json(&experiment.out.join("results.json"), &report)?;
-    crate::checkpoint::write_atomically(
-        &experiment.out.join("table.md"),
-        table(&report).as_bytes(),
-    )?;
+    write_results(&experiment.out, &report, &table(&report))?;
     let bars: Vec<Bar> = report
         .rows
         .iter()

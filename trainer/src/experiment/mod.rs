@@ -62,6 +62,23 @@ pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result
     Ok(report.test.is_some())
 }
 
+/// Creates the experiment's folder and records its settings in `experiment.json`.
+pub(crate) fn start(out: &Path, experiment: &impl serde::Serialize) -> Result<(), TrainError> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", out.display())))?;
+    write_json(&out.join("experiment.json"), experiment)
+}
+
+/// Writes what an experiment found: `results.json` and the markdown `table.md`.
+pub(crate) fn write_results(
+    out: &Path,
+    report: &impl serde::Serialize,
+    table: &str,
+) -> Result<(), TrainError> {
+    write_json(&out.join("results.json"), report)?;
+    Ok(write_atomically(&out.join("table.md"), table.as_bytes())?)
+}
+
 /// Writes `value` as pretty JSON through a rename.
 pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), TrainError> {
     let json = serde_json::to_vec_pretty(value).expect("the record serialises");
