@@ -13,6 +13,7 @@ pub mod plot;
 pub mod schedule;
 pub mod summary;
 pub mod train;
+pub mod transfer;
 
 pub use data;
 pub use device::BackendKind;

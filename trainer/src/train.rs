@@ -35,6 +35,7 @@ use crate::BackendKind;
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
+use crate::transfer::{FreezePolicy, freeze, pretrained};
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,13 @@ pub struct TrainConfig {
     /// 6); the last of those rows is the run's test result.
     #[serde(default)]
     pub test_each_epoch: bool,
+    /// Start from these weights (torchvision `.pth`/`.safetensors` or a zoo `.bpk`), with a new
+    /// head when the dataset has another number of classes.
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
+    /// What training leaves alone.
+    #[serde(default = "no_freezing")]
+    pub freeze: FreezePolicy,
     /// Output folder.
     pub out: PathBuf,
     /// How the run reports.
@@ -152,6 +160,8 @@ impl TrainConfig {
             limit: None,
             validation: 500,
             test_each_epoch: false,
+            weights: None,
+            freeze: FreezePolicy::None,
             out: PathBuf::from("runs").join(model),
             progress: Progress::Bar,
         }
@@ -186,6 +196,10 @@ impl TrainConfig {
         };
         Err(TrainError::Config(problem.into()))
     }
+}
+
+fn no_freezing() -> FreezePolicy {
+    FreezePolicy::None
 }
 
 /// What the caller can do to a run while it trains: stop it with a checkpoint, or continue one.
@@ -293,6 +307,8 @@ pub(crate) struct Setup {
     /// The augmentation preset and the input side, from which multi-crop evaluation is built.
     pub(crate) preset: Preset,
     pub(crate) size: usize,
+    /// How the model was built, for pretrained weights.
+    pub(crate) options: ModelOptions,
 }
 
 pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
@@ -354,6 +370,7 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         eval_transform: (preset.eval(size), source.channels()),
         preset,
         size,
+        options,
     })
 }
 
@@ -682,8 +699,16 @@ fn run(
         test,
         model,
         classes,
+        options,
         ..
     } = setup(config, &autodiff)?;
+    let model = match (&config.weights, &resumed) {
+        (Some(path), None) => {
+            let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
+            pretrained(info, &options, path, classes, &autodiff)?
+        }
+        _ => model,
+    };
     let schedule = config.schedule();
     let (mut model, mut optim, mut state) = match resumed {
         Some(checkpoint) => {
@@ -716,12 +741,15 @@ fn run(
         smoothing = smoothing.with_smoothing(Some(config.label_smoothing as f32));
     }
     let loss_fn = smoothing.init(&autodiff);
+    let (frozen_model, trainable, total) = freeze(model, &config.freeze, &autodiff)?;
+    model = frozen_model;
     if config.progress != Progress::JsonLines {
         eprintln!(
-            "training {} ({} classes, {} trainable parameters) on {} with {}; writing {}",
+            "training {} ({} classes, {trainable} of {total} parameters trainable, freeze {}) on \
+             {} with {}; writing {}",
             config.model,
             classes,
-            model_zoo::count_parameters(&model),
+            config.freeze,
             config.dataset,
             config.backend,
             config.out.display()

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use clap::{Args, ValueEnum};
 use trainer::BackendKind;
 use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainControl, resume, train};
+use trainer::transfer::FreezePolicy;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
@@ -123,6 +124,13 @@ pub struct TrainOptions {
     /// Also evaluate on the test split after every epoch.
     #[arg(long)]
     test_each_epoch: bool,
+    /// Start from these weights (torchvision .pth/.safetensors or a zoo .bpk); the head is
+    /// replaced when the dataset has another number of classes.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// What training leaves alone: none, all-but-head, until:<module> (e.g. until:layer3).
+    #[arg(long, default_value = "none")]
+    freeze: FreezePolicy,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -176,6 +184,8 @@ impl TrainOptions {
             limit: args.limit,
             validation: args.validation,
             test_each_epoch: args.test_each_epoch,
+            weights: args.weights,
+            freeze: args.freeze,
             out,
             progress: if args.json_lines {
                 Progress::JsonLines

@@ -1,0 +1,127 @@
+//! Transfer learning on the CPU: a CIFAR ResNet-20 starts from saved weights, and after an
+//! epoch what the freeze policy names is bit-identical (weights and BatchNorm statistics) while
+//! the rest has learned.
+
+mod common;
+
+use common::{one_run_at_a_time, run_dir};
+
+use burn::prelude::*;
+use model_zoo::{Classifier, ModelOptions, ZooModel};
+use trainer::checkpoint::save_module;
+use trainer::train::{Progress, TrainConfig, TrainControl, train};
+use trainer::transfer::FreezePolicy;
+
+fn options() -> ModelOptions {
+    ModelOptions::new().with_in_channels(Some(1))
+}
+
+/// Trains one epoch on 150 embedded digits from `weights`, freezing `policy`; returns the
+/// starting network and the trained one.
+fn finetune(name: &str, policy: FreezePolicy) -> (ZooModel, ZooModel) {
+    let out = run_dir(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let device = Device::flex();
+    device.seed(3);
+    let start = model_zoo::create("cifar-resnet20", &options(), &device).unwrap();
+    let weights = out.join("start.bpk");
+    save_module(start.clone(), &weights).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        limit: Some(200),
+        validation: 50,
+        batch_size: 50,
+        workers: 2,
+        weights: Some(weights),
+        freeze: policy,
+        progress: Progress::Quiet,
+        out: out.clone(),
+        ..TrainConfig::new("cifar-resnet20")
+    };
+    {
+        let _turn = one_run_at_a_time();
+        train(&config, &TrainControl::default()).unwrap();
+    }
+    let trained = model_zoo::create("cifar-resnet20", &options(), &device)
+        .unwrap()
+        .try_load_file(out.join("last.bpk"))
+        .unwrap();
+    (start, trained)
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec().unwrap()
+}
+
+#[test]
+fn all_but_head_keeps_the_backbone_bit_for_bit() {
+    let (start, trained) = finetune("transfer-all-but-head", FreezePolicy::AllButHead);
+    let device = Device::flex();
+    let x = Tensor::<4>::ones([2, 1, 32, 32], &device);
+    // Same convolutions and the same BatchNorm running statistics: the same features.
+    assert_eq!(
+        values(trained.forward_features(x.clone())),
+        values(start.forward_features(x.clone()))
+    );
+    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
+        panic!("a CIFAR ResNet")
+    };
+    assert_ne!(
+        values(after.fc.weight.val()),
+        values(before.fc.weight.val())
+    );
+}
+
+#[test]
+fn until_a_stage_freezes_it_and_everything_before() {
+    let (start, trained) = finetune(
+        "transfer-until-layer2",
+        FreezePolicy::Until("layer2".into()),
+    );
+    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
+        panic!("a CIFAR ResNet")
+    };
+    assert_eq!(
+        values(after.conv1.weight.val()),
+        values(before.conv1.weight.val())
+    );
+    assert_eq!(
+        values(after.layer2[2].conv2.weight.val()),
+        values(before.layer2[2].conv2.weight.val())
+    );
+    assert_eq!(
+        values(after.layer2[2].bn2.running_mean.value()),
+        values(before.layer2[2].bn2.running_mean.value())
+    );
+    assert_ne!(
+        values(after.layer3[0].conv1.weight.val()),
+        values(before.layer3[0].conv1.weight.val())
+    );
+    assert_ne!(
+        values(after.fc.weight.val()),
+        values(before.fc.weight.val())
+    );
+}
+
+#[test]
+fn an_unknown_stage_is_a_clear_error() {
+    let out = run_dir("transfer-unknown-stage");
+    let config = TrainConfig {
+        epochs: 1,
+        limit: Some(100),
+        validation: 20,
+        freeze: "until:layer9".parse().unwrap(),
+        progress: Progress::Quiet,
+        out,
+        ..TrainConfig::new("cifar-resnet20")
+    };
+    let error = {
+        let _turn = one_run_at_a_time();
+        train(&config, &TrainControl::default()).unwrap_err()
+    };
+    let message = error.to_string();
+    assert!(message.contains("no module 'layer9'"), "{message}");
+    assert!(message.contains("layer3"), "{message}");
+    assert!("until:".parse::<FreezePolicy>().is_err());
+    assert!("some".parse::<FreezePolicy>().is_err());
+}
