@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Train a zoo model (default: on the embedded MNIST subset, on the CPU).
     Train(train::TrainArgs),
+    /// Fine-tune from pretrained weights: `train` with --weights required (the head is
+    /// replaced for the dataset's classes; --freeze chooses what stays fixed).
+    Finetune(train::TrainArgs),
     /// Accuracy of a trained run, per class, with the confusion matrix.
     Eval(eval::EvalArgs),
     /// Top-5 classes of image files with a trained run's weights.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Finetune(args) => train::finetune(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),

@@ -212,6 +212,16 @@ pub fn interrupt_on_ctrl_c(control: &TrainControl) -> Result<(), Box<dyn Error>>
     Ok(())
 }
 
+/// `train` from pretrained weights, which must be named.
+pub fn finetune(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    if args.options.weights.is_none() && !args.resume {
+        return Err(
+            "finetune starts from pretrained weights: name them with --weights FILE".into(),
+        );
+    }
+    run(args)
+}
+
 pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let control = TrainControl {
         stop_after_steps: args.stop_after_steps,
