@@ -193,7 +193,7 @@ fn averaging_outputs_works_where_averaging_weights_breaks() {
     assert_eq!(seen, outputs.labels.len());
     // Measured: members 86.4 % and 86.3 %, outputs averaged ≥ both, weights averaged 68.1 %.
     assert!(
-        weights_averaged < worst - 0.1 && report.top1 > weights_averaged + 0.1,
+        weights_averaged < worst - 0.05 && report.top1 > weights_averaged + 0.05,
         "averaged weights {weights_averaged}, averaged outputs {}, members {members:?}",
         report.top1
     );
@@ -209,12 +209,11 @@ fn the_ensemble_experiment_writes_its_table_and_keeps_finished_members() {
         ..small_run(3, out.clone())
     };
     let experiment = EnsembleExperiment::new(base.clone(), 2, out.clone());
-    let report = {
-        let _turn = one_run_at_a_time();
-        ensemble::run(&experiment, &TrainControl::default())
-            .unwrap()
-            .unwrap()
-    };
+    // Building models draws from the process-wide generator too: the whole test takes its turn.
+    let _turn = one_run_at_a_time();
+    let report = ensemble::run(&experiment, &TrainControl::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(report.rows.len(), 2);
     assert_eq!(report.rows[0].ensembles, 2);
     assert_eq!(report.rows[1].forward_passes_ten_crop, 20);
