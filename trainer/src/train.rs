@@ -14,16 +14,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{Module, ParamGroup};
+use burn::module::{Module, ParamGroup, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdamConfig, AdamWConfig, DynOptimizer, GradientsParams, ModuleOptimizer, OptimizerRecord,
-    SgdConfig,
+    AdamConfig, AdamWConfig, DynOptimizer, DynState, GradientsParams, LearningRate,
+    ModuleOptimizer, Optimizer, OptimizerRecord, SgdConfig, StateSink, StateSource,
 };
 use burn::prelude::*;
 use burn::tensor::Bytes;
+use burn::tensor::kind::BridgeTensor;
 use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
@@ -124,6 +125,10 @@ pub struct TrainConfig {
     /// What training leaves alone.
     #[serde(default = "no_freezing")]
     pub freeze: FreezePolicy,
+    /// The backbone's learning rate as a multiple of the head's (the head: what
+    /// `with_num_classes` replaces).
+    #[serde(default = "same_rate")]
+    pub backbone_lr_mult: f64,
     /// Output folder.
     pub out: PathBuf,
     /// How the run reports.
@@ -162,6 +167,7 @@ impl TrainConfig {
             test_each_epoch: false,
             weights: None,
             freeze: FreezePolicy::None,
+            backbone_lr_mult: 1.0,
             out: PathBuf::from("runs").join(model),
             progress: Progress::Bar,
         }
@@ -189,6 +195,8 @@ impl TrainConfig {
             "--lr must be a positive number"
         } else if self.weight_decay < 0.0 {
             "--weight-decay must not be negative"
+        } else if !(self.backbone_lr_mult.is_finite() && self.backbone_lr_mult >= 0.0) {
+            "--backbone-lr-mult must be a number ≥ 0"
         } else if self.schedule == Schedule::MultiStep && self.lr_milestones.is_empty() {
             "--schedule multistep needs --lr-milestones (iterations, e.g. 32000,48000)"
         } else {
@@ -200,6 +208,10 @@ impl TrainConfig {
 
 fn no_freezing() -> FreezePolicy {
     FreezePolicy::None
+}
+
+fn same_rate() -> f64 {
+    1.0
 }
 
 /// What the caller can do to a run while it trains: stop it with a checkpoint, or continue one.
@@ -487,20 +499,80 @@ pub fn read_metrics(out: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
 /// torchvision's reference scripts do (decaying a normalisation's scale fights the normalisation).
 const UNDECAYED_PARAMS: &str = r"(^|\.)(bias|gamma|beta)$";
 
-/// `optim` for every parameter, and `undecayed` for biases and BatchNorm's γ and β when `spared`.
-fn spare_norm_and_bias(
-    optim: ModuleOptimizer,
-    undecayed: impl DynOptimizer + 'static,
-    spared: bool,
-) -> ModuleOptimizer {
-    if !spared {
-        return optim;
-    }
-    let group = ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
-    optim.with_group(group, undecayed, None)
+/// An optimiser whose learning rate is a fixed multiple of the run's: `--backbone-lr-mult`
+/// trains a pretrained backbone more gently than its new head.
+struct ScaledLr<O> {
+    inner: O,
+    factor: f64,
 }
 
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+impl<O: DynOptimizer> DynOptimizer for ScaledLr<O> {
+    fn step_dyn(
+        &self,
+        rank: usize,
+        lr: LearningRate,
+        tensor: BridgeTensor,
+        grad: BridgeTensor,
+        state: Option<DynState>,
+    ) -> (BridgeTensor, Option<DynState>) {
+        self.inner
+            .step_dyn(rank, lr * self.factor, tensor, grad, state)
+    }
+
+    fn to_device_dyn(&self, state: DynState, device: &Device) -> DynState {
+        self.inner.to_device_dyn(state, device)
+    }
+
+    fn state_flatten(&self, prefix: &str, state: &DynState, out: &mut StateSink) {
+        self.inner.state_flatten(prefix, state, out);
+    }
+
+    fn state_unflatten(
+        &self,
+        rank: usize,
+        prefix: &str,
+        src: &mut StateSource,
+        device: &Device,
+    ) -> Option<DynState> {
+        self.inner.state_unflatten(rank, prefix, src, device)
+    }
+}
+
+/// Where `--backbone-lr-mult` applies: (factor, backbone weights, backbone biases and norms).
+type Backbone = (f64, Vec<ParamId>, Vec<ParamId>);
+
+/// `decayed` for every parameter; `undecayed` for biases and BatchNorm's γ and β when `spared`;
+/// both at a multiple of the rate on the backbone's parameters.
+fn grouped<O: Optimizer + 'static>(
+    decayed: impl Fn() -> O,
+    undecayed: impl Fn() -> O,
+    spared: bool,
+    backbone: Option<Backbone>,
+) -> ModuleOptimizer {
+    let mut optim = ModuleOptimizer::from(decayed());
+    if spared {
+        let group = ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
+        optim = optim.with_group(group, undecayed(), None);
+    }
+    if let Some((factor, weights, others)) = backbone {
+        let scaled = ScaledLr {
+            inner: decayed(),
+            factor,
+        };
+        optim = optim.with_group(ParamGroup::from_ids(weights), scaled, None);
+        if spared {
+            let scaled = ScaledLr {
+                inner: undecayed(),
+                factor,
+            };
+            optim = optim.with_group(ParamGroup::from_ids(others), scaled, None);
+        }
+    }
+    optim
+}
+
+/// The run's optimiser for `model`.
+fn optimizer(config: &TrainConfig, model: &ZooModel, device: &Device) -> ModuleOptimizer {
     let decay = (config.weight_decay > 0.0).then_some(config.weight_decay);
     let momentum = (config.momentum > 0.0).then(|| {
         MomentumConfig::new()
@@ -508,28 +580,41 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .with_dampening(0.0)
             .with_nesterov(config.nesterov)
     });
+    let spared = decay.is_some() && !config.decay_norm_and_bias;
+    let backbone = (config.backbone_lr_mult != 1.0).then(|| {
+        let undecayed = ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
+        let (mut weights, mut others) = (Vec::new(), Vec::new());
+        for (id, path) in crate::transfer::backbone_parameters(model, device) {
+            if spared && undecayed.matches(&id, Some(&path)) {
+                others.push(id);
+            } else {
+                weights.push(id);
+            }
+        }
+        (config.backbone_lr_mult, weights, others)
+    });
     let sgd = |decay: Option<f64>| {
         SgdConfig::new()
             .with_momentum(momentum.clone())
             .with_weight_decay(decay.map(|d| WeightDecayConfig::new(d as f32)))
+            .build()
     };
     let adam = |decay: Option<f64>| {
         AdamConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(decay.map(|d| WeightDecayConfig::new(d as f32)))
+            .build()
     };
     let adamw = |decay: Option<f64>| {
         AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(decay.unwrap_or(0.0) as f32)
+            .build()
     };
-    let spared = decay.is_some() && !config.decay_norm_and_bias;
     match config.optimizer {
-        OptimizerKind::Sgd => spare_norm_and_bias(sgd(decay).init(), sgd(None).build(), spared),
-        OptimizerKind::Adam => spare_norm_and_bias(adam(decay).init(), adam(None).build(), spared),
-        OptimizerKind::AdamW => {
-            spare_norm_and_bias(adamw(decay).init(), adamw(None).build(), spared)
-        }
+        OptimizerKind::Sgd => grouped(|| sgd(decay), || sgd(None), spared, backbone),
+        OptimizerKind::Adam => grouped(|| adam(decay), || adam(None), spared, backbone),
+        OptimizerKind::AdamW => grouped(|| adamw(decay), || adamw(None), spared, backbone),
     }
 }
 
@@ -606,16 +691,19 @@ impl Checkpoint {
             .map_err(|e| TrainError::Config(format!("{}: not a checkpoint: {e}", path.display())))
     }
 
+    /// The saved model, then the optimiser `build` makes for it (its parameter groups name the
+    /// loaded parameters) with the saved state.
     fn restore(
         &self,
         out: &Path,
         model: ZooModel,
-        optim: ModuleOptimizer,
+        build: impl FnOnce(&ZooModel) -> ModuleOptimizer,
     ) -> Result<(ZooModel, ModuleOptimizer), TrainError> {
         let model_path = out.join(&self.model);
         let model = model.try_load_file(&model_path).map_err(|e| {
             TrainError::Config(format!("{}: cannot load: {e:?}", model_path.display()))
         })?;
+        let optim = build(&model);
         let optim_path = out.join(&self.optimizer);
         let bytes = std::fs::read(&optim_path)
             .map_err(|e| TrainError::Config(format!("{}: {e}", optim_path.display())))?;
@@ -712,7 +800,9 @@ fn run(
     let schedule = config.schedule();
     let (mut model, mut optim, mut state) = match resumed {
         Some(checkpoint) => {
-            let (model, optim) = checkpoint.restore(&config.out, model, optimizer(config))?;
+            let (model, optim) = checkpoint.restore(&config.out, model, |model| {
+                optimizer(config, model, &autodiff)
+            })?;
             eprintln!(
                 "resuming {} at epoch {}, step {}",
                 config.out.display(),
@@ -722,8 +812,8 @@ fn run(
             (model, optim, checkpoint)
         }
         None => (
-            model,
-            optimizer(config),
+            model.clone(),
+            optimizer(config, &model, &autodiff),
             Checkpoint {
                 epoch: 0,
                 step: 0,
@@ -981,7 +1071,7 @@ mod tests {
         let logits = model.forward(Tensor::ones([2, 1, 32, 32], &device));
         let zero_loss = logits.mul_scalar(0.0).sum();
         let grads = GradientsParams::from_grads(zero_loss.backward(), &model);
-        let model = optimizer(&config).step(1.0, model, grads);
+        let model = optimizer(&config, &model, &device).step(1.0, model, grads);
         let mut after = Weights::default();
         model.visit(&mut after);
         (before, after)

@@ -117,7 +117,19 @@ fn normalise(path: &str) -> String {
         .join(".")
 }
 
-/// The ids `policy` freezes in `model`, whose head has `num_classes` outputs.
+/// Every parameter and flag of `model` outside its head (what `with_num_classes` builds anew:
+/// the entries whose ids change), with its path.
+pub(crate) fn backbone_parameters(model: &ZooModel, device: &Device) -> Vec<(ParamId, String)> {
+    let renewed = Paths::of(&model.clone().with_num_classes(model.num_classes(), device));
+    Paths::of(model)
+        .into_iter()
+        .zip(renewed)
+        .filter(|((old, _), (new, _))| old == new)
+        .map(|(entry, _)| entry)
+        .collect()
+}
+
+/// The ids `policy` freezes in `model`.
 fn frozen_ids(
     model: &ZooModel,
     policy: &FreezePolicy,

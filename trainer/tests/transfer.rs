@@ -18,7 +18,7 @@ fn options() -> ModelOptions {
 
 /// Trains one epoch on 150 embedded digits from `weights`, freezing `policy`; returns the
 /// starting network and the trained one.
-fn finetune(name: &str, policy: FreezePolicy) -> (ZooModel, ZooModel) {
+fn finetune(name: &str, policy: FreezePolicy, backbone_lr_mult: f64) -> (ZooModel, ZooModel) {
     let out = run_dir(name);
     std::fs::create_dir_all(&out).unwrap();
     let device = Device::flex();
@@ -34,6 +34,8 @@ fn finetune(name: &str, policy: FreezePolicy) -> (ZooModel, ZooModel) {
         workers: 2,
         weights: Some(weights),
         freeze: policy,
+        backbone_lr_mult,
+        weight_decay: 1e-4,
         progress: Progress::Quiet,
         out: out.clone(),
         ..TrainConfig::new("cifar-resnet20")
@@ -55,7 +57,7 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 
 #[test]
 fn all_but_head_keeps_the_backbone_bit_for_bit() {
-    let (start, trained) = finetune("transfer-all-but-head", FreezePolicy::AllButHead);
+    let (start, trained) = finetune("transfer-all-but-head", FreezePolicy::AllButHead, 1.0);
     let device = Device::flex();
     let x = Tensor::<4>::ones([2, 1, 32, 32], &device);
     // Same convolutions and the same BatchNorm running statistics: the same features.
@@ -77,6 +79,7 @@ fn until_a_stage_freezes_it_and_everything_before() {
     let (start, trained) = finetune(
         "transfer-until-layer2",
         FreezePolicy::Until("layer2".into()),
+        1.0,
     );
     let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
         panic!("a CIFAR ResNet")
@@ -100,6 +103,35 @@ fn until_a_stage_freezes_it_and_everything_before() {
     assert_ne!(
         values(after.fc.weight.val()),
         values(before.fc.weight.val())
+    );
+}
+
+#[test]
+fn a_zero_backbone_rate_moves_only_the_head() {
+    let (start, trained) = finetune("transfer-backbone-rate", FreezePolicy::None, 0.0);
+    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
+        panic!("a CIFAR ResNet")
+    };
+    // Weights, biases and BatchNorm's γ and β of the backbone: step size 0 × the rate.
+    assert_eq!(
+        values(after.conv1.weight.val()),
+        values(before.conv1.weight.val())
+    );
+    assert_eq!(
+        values(after.layer3[2].bn2.gamma.val()),
+        values(before.layer3[2].bn2.gamma.val())
+    );
+    assert_eq!(
+        values(after.layer3[2].conv2.weight.val()),
+        values(before.layer3[2].conv2.weight.val())
+    );
+    assert_ne!(
+        values(after.fc.weight.val()),
+        values(before.fc.weight.val())
+    );
+    assert_ne!(
+        values(after.fc.bias.unwrap().val()),
+        values(before.fc.bias.unwrap().val())
     );
 }
 

@@ -131,6 +131,9 @@ pub struct TrainOptions {
     /// What training leaves alone: none, all-but-head, until:<module> (e.g. until:layer3).
     #[arg(long, default_value = "none")]
     freeze: FreezePolicy,
+    /// The backbone's learning rate as a multiple of the new head's.
+    #[arg(long, default_value_t = 1.0)]
+    backbone_lr_mult: f64,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -186,6 +189,7 @@ impl TrainOptions {
             test_each_epoch: args.test_each_epoch,
             weights: args.weights,
             freeze: args.freeze,
+            backbone_lr_mult: args.backbone_lr_mult,
             out,
             progress: if args.json_lines {
                 Progress::JsonLines
