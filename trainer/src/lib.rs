@@ -8,6 +8,7 @@ pub mod device;
 pub mod ensemble;
 pub mod eval;
 pub mod experiment;
+pub mod features;
 pub mod parity;
 pub mod plot;
 pub mod schedule;

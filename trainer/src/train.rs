@@ -29,11 +29,12 @@ use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
 use indicatif::{ProgressBar, ProgressStyle};
-use model_zoo::{Classifier, ModelOptions, UnknownModel, ZooModel};
+use model_zoo::{Classifier, ModelOptions, TrainOutput, UnknownModel, ZooModel};
 use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
 use crate::checkpoint::{WriteError, save_module, write_atomically};
+use crate::features::cached_features;
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
 use crate::transfer::{FreezePolicy, freeze, pretrained};
@@ -129,6 +130,11 @@ pub struct TrainConfig {
     /// `with_num_classes` replaces).
     #[serde(default = "same_rate")]
     pub backbone_lr_mult: f64,
+    /// With `--freeze all-but-head`: compute the backbone's activations of the training images
+    /// once (without augmentation), keep them in `<out>/../feature-cache/`, and train the head
+    /// on them.
+    #[serde(default)]
+    pub cache_features: bool,
     /// Output folder.
     pub out: PathBuf,
     /// How the run reports.
@@ -168,6 +174,7 @@ impl TrainConfig {
             weights: None,
             freeze: FreezePolicy::None,
             backbone_lr_mult: 1.0,
+            cache_features: false,
             out: PathBuf::from("runs").join(model),
             progress: Progress::Bar,
         }
@@ -197,6 +204,10 @@ impl TrainConfig {
             "--weight-decay must not be negative"
         } else if !(self.backbone_lr_mult.is_finite() && self.backbone_lr_mult >= 0.0) {
             "--backbone-lr-mult must be a number ≥ 0"
+        } else if self.cache_features && self.freeze != FreezePolicy::AllButHead {
+            "--cache-features caches a frozen backbone: it needs --freeze all-but-head"
+        } else if self.cache_features && self.weights.is_none() {
+            "--cache-features needs the pretrained --weights whose activations it caches"
         } else if self.schedule == Schedule::MultiStep && self.lr_milestones.is_empty() {
             "--schedule multistep needs --lr-milestones (iterations, e.g. 32000,48000)"
         } else {
@@ -788,7 +799,9 @@ fn run(
         model,
         classes,
         options,
-        ..
+        eval_transform: (eval_transform, _),
+        preset,
+        size,
     } = setup(config, &autodiff)?;
     let model = match (&config.weights, &resumed) {
         (Some(path), None) => {
@@ -833,6 +846,29 @@ fn run(
     let loss_fn = smoothing.init(&autodiff);
     let (frozen_model, trainable, total) = freeze(model, &config.freeze, &autodiff)?;
     model = frozen_model;
+    let train = if config.cache_features {
+        let dir = config
+            .out
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("feature-cache");
+        let preprocessing = format!("{preset:?} eval at {size}");
+        let started = Instant::now();
+        let (loader, stem, reused) =
+            cached_features(config, &model, &train, eval_transform, &preprocessing, &dir)?;
+        if config.progress != Progress::JsonLines {
+            eprintln!(
+                "features of {} training images {} {} ({:.1} s); training the head on them",
+                loader.dataset().len(),
+                if reused { "read from" } else { "computed into" },
+                stem.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        loader
+    } else {
+        train
+    };
     if config.progress != Progress::JsonLines {
         eprintln!(
             "training {} ({} classes, {trainable} of {total} parameters trainable, freeze {}) on \
@@ -866,7 +902,14 @@ fn run(
             autodiff.seed(step_seed(config.seed, state.epoch, step));
             let batch = batch?.to_device(&autodiff);
             let n = batch.labels.dims()[0];
-            let output = model.forward_train(batch.images);
+            let output = if config.cache_features {
+                TrainOutput {
+                    logits: model.forward_head(batch.images),
+                    aux_logits: Vec::new(),
+                }
+            } else {
+                model.forward_train(batch.images)
+            };
             let mut loss = loss_fn.forward(output.logits.clone(), batch.labels.clone());
             // GoogLeNet's auxiliary classifiers count with weight 0.3 (Szegedy et al. §5).
             for aux in output.aux_logits {

@@ -157,3 +157,60 @@ fn an_unknown_stage_is_a_clear_error() {
     assert!("until:".parse::<FreezePolicy>().is_err());
     assert!("some".parse::<FreezePolicy>().is_err());
 }
+
+/// LeNet-5 head trained on 1,000 digits from `weights`, through the frozen backbone or from
+/// its cached activations; returns the trained head's weights.
+fn head_after(name: &str, weights: &std::path::Path, cache_features: bool) -> Vec<f32> {
+    let out = run_dir(name);
+    let config = TrainConfig {
+        epochs: 2,
+        limit: Some(1200),
+        validation: 200,
+        augment: Some("none".into()),
+        workers: 2,
+        weights: Some(weights.to_path_buf()),
+        freeze: FreezePolicy::AllButHead,
+        cache_features,
+        progress: Progress::Quiet,
+        out: out.clone(),
+        ..TrainConfig::new("lenet5")
+    };
+    {
+        let _turn = one_run_at_a_time();
+        train(&config, &TrainControl::default()).unwrap();
+    }
+    let trained = model_zoo::create("lenet5", &ModelOptions::new(), &Device::flex())
+        .unwrap()
+        .try_load_file(out.join("last.bpk"))
+        .unwrap();
+    let ZooModel::LeNet5(net) = trained else {
+        panic!("LeNet-5")
+    };
+    values(net.fc3.weight.val())
+}
+
+#[test]
+fn a_head_trained_on_cached_features_matches_one_trained_through_the_backbone() {
+    let dir = run_dir("transfer-cache-start");
+    std::fs::create_dir_all(&dir).unwrap();
+    let device = Device::flex();
+    device.seed(5);
+    let start = model_zoo::create("lenet5", &ModelOptions::new(), &device).unwrap();
+    let weights = dir.join("start.bpk");
+    save_module(start, &weights).unwrap();
+
+    let through = head_after("transfer-through-backbone", &weights, false);
+    let cache_dir = run_dir("feature-cache");
+    let cached = head_after("transfer-cached", &weights, true);
+    let files: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().collect();
+    assert_eq!(files.len(), 2, "a .json header and the .f32 values");
+    let error = through
+        .iter()
+        .zip(&cached)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(error < 1e-4, "heads differ by {error}");
+    // A second run reads the cache back and trains the same head.
+    let again = head_after("transfer-cached", &weights, true);
+    assert_eq!(again, cached);
+}

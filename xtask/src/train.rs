@@ -134,6 +134,10 @@ pub struct TrainOptions {
     /// The backbone's learning rate as a multiple of the new head's.
     #[arg(long, default_value_t = 1.0)]
     backbone_lr_mult: f64,
+    /// With --freeze all-but-head: compute the backbone's activations once, keep them on disk
+    /// (runs/feature-cache/), and train the head on them.
+    #[arg(long)]
+    cache_features: bool,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -190,6 +194,7 @@ impl TrainOptions {
             weights: args.weights,
             freeze: args.freeze,
             backbone_lr_mult: args.backbone_lr_mult,
+            cache_features: args.cache_features,
             out,
             progress: if args.json_lines {
                 Progress::JsonLines
