@@ -3,10 +3,14 @@ seeded random weights (BatchNorm running statistics moved off their defaults, so
 is exercised) and its eval-mode logits on seeded inputs, square and non-square.
 
 usage: parity.py OUT_DIR MODEL [MODEL ...]
+       parity.py --load-back OUT_DIR MODEL
 OUT_DIR/<model>.pth        the state dict (torch.save)
 OUT_DIR/<model>.json       {"inputs": [{"file", "shape"}], "logits": [{"file", "shape"}],
                             "torch": version, "torchvision": version}
 OUT_DIR/<model>-*.f32      raw little-endian float32 arrays, C order
+
+--load-back loads OUT_DIR/<model>.safetensors, written by the zoo, into the torchvision model with
+load_state_dict(strict=True), reruns the inputs and prints {"max_rel_error": …} as JSON.
 """
 
 import json
@@ -37,7 +41,30 @@ def write(array, path):
     array.detach().contiguous().numpy().astype("<f4").tofile(path)
 
 
+def read(path, shape):
+    import numpy
+    return torch.from_numpy(numpy.fromfile(path, dtype="<f4").reshape(shape))
+
+
+def load_back(out, name):
+    from safetensors.torch import load_file
+    model = build(name)
+    model.load_state_dict(load_file(out / f"{name}.safetensors"), strict=True)
+    record = json.loads((out / f"{name}.json").read_text())
+    worst = 0.0
+    for inputs, logits in zip(record["inputs"], record["logits"]):
+        x = read(out / inputs["file"], inputs["shape"])
+        expected = read(out / logits["file"], logits["shape"])
+        with torch.no_grad():
+            y = model(x)
+        worst = max(worst, float((y - expected).abs().max() / expected.abs().max()))
+    print(json.dumps({"max_rel_error": worst}))
+
+
 def main():
+    if sys.argv[1] == "--load-back":
+        load_back(Path(sys.argv[2]), sys.argv[3])
+        return
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     for name in sys.argv[2:]:

@@ -43,6 +43,8 @@ pub struct ParityRow {
     pub max_rel_error: f64,
     /// torch and torchvision versions that wrote the reference.
     pub reference: String,
+    /// The zoo model saved as `<model>.safetensors` in the folder, for the way back to PyTorch.
+    pub saved: PathBuf,
 }
 
 fn read_f32(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TrainError> {
@@ -115,7 +117,11 @@ pub fn compare(dir: &Path, model: &str, backend: BackendKind) -> Result<ParityRo
         max_abs_error = max_abs_error.max(abs);
         max_rel_error = max_rel_error.max(abs / scale.max(f64::MIN_POSITIVE));
     }
+    let saved = dir.join(format!("{model}.safetensors"));
+    model_zoo::weights::save_safetensors(&zoo, &saved)
+        .map_err(|e| TrainError::Config(e.to_string()))?;
     Ok(ParityRow {
+        saved,
         model: model.to_string(),
         backend,
         inputs: record.inputs.iter().map(|i| i.shape.clone()).collect(),

@@ -148,7 +148,7 @@ pub fn torch_python() -> Result<PathBuf, Box<dyn Error>> {
     let python = Path::new(".venv/bin/python").to_path_buf();
     let has_torch = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import torch, torchvision"])
+            .args(["-c", "import torch, torchvision, safetensors"])
             .status()
             .is_ok_and(|status| status.success())
     };
@@ -161,7 +161,15 @@ pub fn torch_python() -> Result<PathBuf, Box<dyn Error>> {
         .status()?
         .success()
         && Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "torch", "torchvision"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "torch",
+                "torchvision",
+                "safetensors",
+            ])
             .status()?
             .success();
     if !created || !has_torch(&python) {

@@ -31,6 +31,33 @@ pub struct ParityArgs {
     json: Option<PathBuf>,
 }
 
+/// Loads the zoo's safetensors file back into torchvision with `strict=True` and returns the
+/// worst relative error of its logits against the reference.
+fn load_back(
+    python: &std::path::Path,
+    script: &str,
+    dir: &std::path::Path,
+    model: &str,
+) -> Result<f64, Box<dyn Error>> {
+    let output = Command::new(python)
+        .arg(script)
+        .arg("--load-back")
+        .arg(dir)
+        .arg(model)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "PyTorch could not load the zoo's {model}.safetensors: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    result["max_rel_error"]
+        .as_f64()
+        .ok_or_else(|| format!("{script} --load-back printed no max_rel_error").into())
+}
+
 pub fn run(args: ParityArgs) -> Result<(), Box<dyn Error>> {
     let python = match args.python {
         Some(python) => python,
@@ -43,9 +70,11 @@ pub fn run(args: ParityArgs) -> Result<(), Box<dyn Error>> {
     };
     std::fs::create_dir_all(&args.dir)?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../trainer/python/parity.py");
-    println!("| model | backend | inputs | max abs error | max rel error | ≤ 1e-5 |");
-    println!("|---|---|---|---|---|---|");
-    let mut rows: Vec<ParityRow> = Vec::new();
+    println!(
+        "| model | backend | inputs | max abs error | max rel error | ≤ 1e-5 | back in PyTorch (strict), max rel error |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows: Vec<(ParityRow, f64)> = Vec::new();
     for model in &models {
         let status = Command::new(&python)
             .arg(script)
@@ -58,8 +87,9 @@ pub fn run(args: ParityArgs) -> Result<(), Box<dyn Error>> {
         }
         for &backend in &args.backends {
             let row = compare(&args.dir, model, backend)?;
+            let back = load_back(&python, script, &args.dir, model)?;
             println!(
-                "| {} | {} | {:?} | {:.3e} | {:.3e} | {} |",
+                "| {} | {} | {:?} | {:.3e} | {:.3e} | {} | {back:.3e} |",
                 row.model,
                 row.backend,
                 row.inputs,
@@ -71,7 +101,7 @@ pub fn run(args: ParityArgs) -> Result<(), Box<dyn Error>> {
                     "no"
                 }
             );
-            rows.push(row);
+            rows.push((row, back));
         }
         for entry in std::fs::read_dir(&args.dir)? {
             let path = entry?.path();
@@ -85,6 +115,14 @@ pub fn run(args: ParityArgs) -> Result<(), Box<dyn Error>> {
         }
     }
     let json = args.json.unwrap_or_else(|| args.dir.join("parity.json"));
+    let rows: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|(row, back)| {
+            let mut value = serde_json::to_value(row).expect("a row serialises");
+            value["load_back_max_rel_error"] = back.into();
+            value
+        })
+        .collect();
     std::fs::write(&json, serde_json::to_vec_pretty(&rows)?)?;
     println!("written to {}", json.display());
     Ok(())
