@@ -7,6 +7,7 @@ mod common;
 use common::{one_run_at_a_time, run_dir};
 
 use burn::prelude::*;
+use model_zoo::models::cifar_resnet::CifarResNet;
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use trainer::checkpoint::save_module;
 use trainer::train::{Progress, TrainConfig, TrainControl, train};
@@ -55,84 +56,80 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().try_to_vec().unwrap()
 }
 
+/// Whether training left a tensor bit for bit as it was.
+fn unchanged<const D: usize>(after: Tensor<D>, before: Tensor<D>) -> bool {
+    values(after) == values(before)
+}
+
+/// The two CIFAR ResNets of a fine-tuning run.
+fn resnets(pair: (ZooModel, ZooModel)) -> (CifarResNet, CifarResNet) {
+    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = pair else {
+        panic!("a CIFAR ResNet")
+    };
+    (before, after)
+}
+
 #[test]
 fn all_but_head_keeps_the_backbone_bit_for_bit() {
     let (start, trained) = finetune("transfer-all-but-head", FreezePolicy::AllButHead, 1.0);
     let device = Device::flex();
     let x = Tensor::<4>::ones([2, 1, 32, 32], &device);
     // Same convolutions and the same BatchNorm running statistics: the same features.
-    assert_eq!(
-        values(trained.forward_features(x.clone())),
-        values(start.forward_features(x.clone()))
-    );
-    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
-        panic!("a CIFAR ResNet")
-    };
-    assert_ne!(
-        values(after.fc.weight.val()),
-        values(before.fc.weight.val())
-    );
+    assert!(unchanged(
+        trained.forward_features(x.clone()),
+        start.forward_features(x)
+    ));
+    let (before, after) = resnets((start, trained));
+    assert!(!unchanged(after.fc.weight.val(), before.fc.weight.val()));
 }
 
 #[test]
 fn until_a_stage_freezes_it_and_everything_before() {
-    let (start, trained) = finetune(
+    let (before, after) = resnets(finetune(
         "transfer-until-layer2",
         FreezePolicy::Until("layer2".into()),
         1.0,
-    );
-    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
-        panic!("a CIFAR ResNet")
-    };
-    assert_eq!(
-        values(after.conv1.weight.val()),
-        values(before.conv1.weight.val())
-    );
-    assert_eq!(
-        values(after.layer2[2].conv2.weight.val()),
-        values(before.layer2[2].conv2.weight.val())
-    );
-    assert_eq!(
-        values(after.layer2[2].bn2.running_mean.value()),
-        values(before.layer2[2].bn2.running_mean.value())
-    );
-    assert_ne!(
-        values(after.layer3[0].conv1.weight.val()),
-        values(before.layer3[0].conv1.weight.val())
-    );
-    assert_ne!(
-        values(after.fc.weight.val()),
-        values(before.fc.weight.val())
-    );
+    ));
+    assert!(unchanged(
+        after.conv1.weight.val(),
+        before.conv1.weight.val()
+    ));
+    assert!(unchanged(
+        after.layer2[2].conv2.weight.val(),
+        before.layer2[2].conv2.weight.val()
+    ));
+    assert!(unchanged(
+        after.layer2[2].bn2.running_mean.value(),
+        before.layer2[2].bn2.running_mean.value()
+    ));
+    assert!(!unchanged(
+        after.layer3[0].conv1.weight.val(),
+        before.layer3[0].conv1.weight.val()
+    ));
+    assert!(!unchanged(after.fc.weight.val(), before.fc.weight.val()));
 }
 
 #[test]
 fn a_zero_backbone_rate_moves_only_the_head() {
-    let (start, trained) = finetune("transfer-backbone-rate", FreezePolicy::None, 0.0);
-    let (ZooModel::CifarResNet(before), ZooModel::CifarResNet(after)) = (start, trained) else {
-        panic!("a CIFAR ResNet")
-    };
+    let (before, after) = resnets(finetune("transfer-backbone-rate", FreezePolicy::None, 0.0));
     // Weights, biases and BatchNorm's γ and β of the backbone: step size 0 × the rate.
-    assert_eq!(
-        values(after.conv1.weight.val()),
-        values(before.conv1.weight.val())
-    );
-    assert_eq!(
-        values(after.layer3[2].bn2.gamma.val()),
-        values(before.layer3[2].bn2.gamma.val())
-    );
-    assert_eq!(
-        values(after.layer3[2].conv2.weight.val()),
-        values(before.layer3[2].conv2.weight.val())
-    );
-    assert_ne!(
-        values(after.fc.weight.val()),
-        values(before.fc.weight.val())
-    );
-    assert_ne!(
-        values(after.fc.bias.unwrap().val()),
-        values(before.fc.bias.unwrap().val())
-    );
+    assert!(unchanged(
+        after.conv1.weight.val(),
+        before.conv1.weight.val()
+    ));
+    assert!(unchanged(
+        after.layer3[2].bn2.gamma.val(),
+        before.layer3[2].bn2.gamma.val()
+    ));
+    assert!(unchanged(
+        after.layer3[2].conv2.weight.val(),
+        before.layer3[2].conv2.weight.val()
+    ));
+    assert!(!unchanged(after.fc.weight.val(), before.fc.weight.val()));
+    assert!(!unchanged(
+        after.fc.bias.unwrap().val(),
+        before.fc.bias.unwrap().val()
+    ));
 }
 
 #[test]
