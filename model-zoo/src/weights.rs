@@ -91,6 +91,12 @@ fn is_bookkeeping(name: &str) -> bool {
     name.ends_with("num_batches_tracked")
 }
 
+/// GoogLeNet's auxiliary classifiers, which a file may carry for a model built without them
+/// (torchvision's own `googlenet(weights=…, aux_logits=False)` drops them the same way).
+fn is_optional_head(name: &str) -> bool {
+    name.starts_with("aux1.") || name.starts_with("aux2.")
+}
+
 /// Where torchvision names a layer by its position in an `nn.Sequential` and the zoo by what it
 /// is: (torchvision pattern, zoo name, zoo pattern, torchvision name). A residual block's
 /// projection shortcut is `downsample.0`/`.1` there and `shortcut.conv`/`.bn` here; an Inception
@@ -183,7 +189,7 @@ fn problems(result: &ApplyResult) -> (Vec<String>, Vec<String>, Vec<String>) {
     let unexpected = result
         .unused
         .iter()
-        .filter(|name| !is_bookkeeping(name))
+        .filter(|name| !is_bookkeeping(name) && !is_optional_head(name))
         .cloned()
         .collect();
     let wrong_shapes = result

@@ -23,11 +23,13 @@ import torchvision
 INPUT_SHAPES = [(2, 3, 224, 224), (2, 3, 200, 256)]
 
 
-def build(name):
+def build(name, aux_logits=True):
+    """The torchvision model; GoogLeNet with its auxiliary classifiers, which the zoo loads
+    into a model without them (as torchvision's aux_logits=False does) and never saves."""
     torch.manual_seed(0)
     kwargs = {"weights": None}
     if name == "googlenet":
-        kwargs.update(aux_logits=False, init_weights=True)
+        kwargs.update(aux_logits=aux_logits, init_weights=True)
     model = getattr(torchvision.models, name)(**kwargs).eval()
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
@@ -48,7 +50,7 @@ def read(path, shape):
 
 def load_back(out, name):
     from safetensors.torch import load_file
-    model = build(name)
+    model = build(name, aux_logits=False)
     model.load_state_dict(load_file(out / f"{name}.safetensors"), strict=True)
     record = json.loads((out / f"{name}.json").read_text())
     worst = 0.0
