@@ -235,3 +235,44 @@ fn a_file_for_another_depth_gets_a_hint() {
         resnet20.forward(x).into_data()
     );
 }
+
+#[test]
+fn googlenet_aux_heads_are_optional_in_the_file_not_in_the_model() {
+    let device = Device::flex();
+    let with_aux = model_zoo::create(
+        "googlenet",
+        &ModelOptions::new().with_aux_logits(true),
+        &device,
+    )
+    .unwrap();
+    let saved = out_dir().join("googlenet-aux.safetensors");
+    save_safetensors(&with_aux, &saved).unwrap();
+    assert!(
+        safetensors_keys(&saved)
+            .iter()
+            .any(|k| k == "aux1.fc2.weight")
+    );
+    let without = model_zoo::create("googlenet", &ModelOptions::new(), &device).unwrap();
+    let loaded = load_weights(without, "googlenet", &saved, &device).unwrap();
+    let x = Tensor::<4>::ones([1, 3, 64, 64], &device);
+    assert_eq!(
+        loaded.forward(x.clone()).into_data(),
+        with_aux.forward(x).into_data()
+    );
+
+    let plain = out_dir().join("googlenet.safetensors");
+    save_safetensors(&loaded, &plain).unwrap();
+    let wants_aux = model_zoo::create(
+        "googlenet",
+        &ModelOptions::new().with_aux_logits(true),
+        &device,
+    )
+    .unwrap();
+    let error = load_weights(wants_aux, "googlenet", &plain, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("missing") && error.contains("aux1."),
+        "{error}"
+    );
+}
