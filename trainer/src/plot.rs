@@ -105,7 +105,11 @@ fn draw_lines<DB: DrawingBackend>(
     let (x_low, x_high) = range(points().map(|p| p.0));
     let (y_low, y_high) = range(points().map(|p| p.1));
     // A single abscissa (e.g. one epoch) is shown against an axis from 0, not a sliver.
-    let x_low = if x_high > x_low { x_low } else { x_low.min(0.0) };
+    let x_low = if x_high > x_low {
+        x_low
+    } else {
+        x_low.min(0.0)
+    };
     let x_high = x_high.max(x_low + 1.0);
     let margin = ((y_high - y_low) * 0.05).max(1e-3);
     let mut chart = ChartBuilder::on(panel)
