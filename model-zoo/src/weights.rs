@@ -178,33 +178,52 @@ fn apply<M: Module>(model: &mut M, path: &Path) -> Result<ApplyResult, WeightsEr
     }
 }
 
-/// What is wrong with a load: (missing, unexpected, wrong shapes).
-fn problems(result: &ApplyResult) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let missing = result
-        .missing
-        .iter()
-        .map(|(path, _)| path.clone())
-        .filter(|name| !is_bookkeeping(name))
-        .collect();
-    let unexpected = result
-        .unused
-        .iter()
-        .filter(|name| !is_bookkeeping(name) && !is_optional_head(name))
-        .cloned()
-        .collect();
-    let wrong_shapes = result
-        .errors
-        .iter()
-        .map(|error| match error {
-            ApplyError::ShapeMismatch {
-                path,
-                expected,
-                found,
-            } => format!("{path}: file {found:?} vs model {expected:?}"),
-            other => other.to_string(),
-        })
-        .collect();
-    (missing, unexpected, wrong_shapes)
+/// What does not fit in a load of `path` into `model` (`fits` left empty).
+fn mismatch(result: &ApplyResult, path: &Path, model: &str) -> Mismatch {
+    Mismatch {
+        path: path.to_path_buf(),
+        model: model.to_string(),
+        missing: result
+            .missing
+            .iter()
+            .map(|(path, _)| path.clone())
+            .filter(|name| !is_bookkeeping(name))
+            .collect(),
+        unexpected: result
+            .unused
+            .iter()
+            .filter(|name| !is_bookkeeping(name) && !is_optional_head(name))
+            .cloned()
+            .collect(),
+        wrong_shapes: result
+            .errors
+            .iter()
+            .map(|error| match error {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => format!("{path}: file {found:?} vs model {expected:?}"),
+                other => other.to_string(),
+            })
+            .collect(),
+        fits: Vec::new(),
+    }
+}
+
+/// Reads `path` into `module` (named `model` in errors); every tensor must fit.
+fn fit<M: Module>(module: M, path: &Path, model: &str) -> Result<M, WeightsError> {
+    let mut module = module;
+    let result = apply(&mut module, path)?;
+    let mismatch = mismatch(&result, path, model);
+    if mismatch.missing.is_empty()
+        && mismatch.unexpected.is_empty()
+        && mismatch.wrong_shapes.is_empty()
+    {
+        Ok(module)
+    } else {
+        Err(WeightsError::Mismatch(Box::new(mismatch)))
+    }
 }
 
 /// Loads a torchvision state dict (`.pth`, `.pt`) or `.safetensors` file into `model`, the
@@ -216,43 +235,24 @@ pub fn load_weights(
     path: &Path,
     device: &Device,
 ) -> Result<ZooModel, WeightsError> {
-    let mut model = model;
-    let result = apply(&mut model, path)?;
-    let (missing, unexpected, wrong_shapes) = problems(&result);
-    if missing.is_empty() && unexpected.is_empty() && wrong_shapes.is_empty() {
-        return Ok(model);
-    }
-    Err(WeightsError::Mismatch(Box::new(Mismatch {
-        path: path.to_path_buf(),
-        model: name.to_string(),
-        missing,
-        unexpected,
-        wrong_shapes,
-        fits: fitting_entries(name, path, device),
-    })))
+    fit(model, path, name).map_err(|error| match error {
+        WeightsError::Mismatch(mut mismatch) => {
+            mismatch.fits = fitting_entries(name, path, device);
+            WeightsError::Mismatch(mismatch)
+        }
+        other => other,
+    })
 }
 
 /// Loads a torchvision-named state dict into any module of the zoo (a block, a layer list, a
 /// model), e.g. to check one building block against PyTorch. Every tensor must fit.
 pub fn load_module_weights<M: Module>(module: M, path: &Path) -> Result<M, WeightsError> {
-    let mut module = module;
-    let result = apply(&mut module, path)?;
-    let (missing, unexpected, wrong_shapes) = problems(&result);
-    if missing.is_empty() && unexpected.is_empty() && wrong_shapes.is_empty() {
-        return Ok(module);
-    }
-    Err(WeightsError::Mismatch(Box::new(Mismatch {
-        path: path.to_path_buf(),
-        model: std::any::type_name::<M>()
-            .rsplit("::")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        missing,
-        unexpected,
-        wrong_shapes,
-        fits: Vec::new(),
-    })))
+    let type_name = std::any::type_name::<M>();
+    fit(
+        module,
+        path,
+        type_name.rsplit("::").next().unwrap_or(type_name),
+    )
 }
 
 /// The letters before the first digit: `vgg16_bn` → `vgg`, `resnet50` → `resnet`.
@@ -267,13 +267,7 @@ fn fitting_entries(name: &str, path: &Path, device: &Device) -> Vec<String> {
     MODELS
         .iter()
         .filter(|info| info.name != name && family(info.name) == family(name))
-        .filter(|info| {
-            let mut candidate = info.build(&ModelOptions::new(), device);
-            apply(&mut candidate, path).is_ok_and(|result| {
-                let (missing, unexpected, wrong) = problems(&result);
-                missing.is_empty() && unexpected.is_empty() && wrong.is_empty()
-            })
-        })
+        .filter(|info| fit(info.build(&ModelOptions::new(), device), path, info.name).is_ok())
         .map(|info| info.name.to_string())
         .collect()
 }
