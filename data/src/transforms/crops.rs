@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use crate::image::Image;
 use crate::rng::Rng;
-use crate::transforms::Transform;
 use crate::transforms::geometry::pad_to;
+use crate::transforms::{Transform, named};
 
 /// Top-left, top-right, bottom-left, bottom-right and centre `size × size` crops.
 pub fn five_crop(image: &Image, size: usize) -> [Image; 5] {
@@ -113,17 +113,7 @@ impl FromStr for Views {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Views::ALL
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(_, views)| *views)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Views::ALL.iter().map(|(n, _)| *n).collect();
-                format!(
-                    "unknown test-time augmentation '{name}' (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        named(&Views::ALL, name, "test-time augmentation")
     }
 }
 

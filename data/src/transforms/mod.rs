@@ -203,20 +203,25 @@ impl Preset {
     }
 }
 
+/// The value named `name` in a table of command-line names, or an error listing the names.
+pub(crate) fn named<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> Result<T, String> {
+    table
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown {what} '{name}' (expected one of: {})",
+                names.join(", ")
+            )
+        })
+}
+
 impl FromStr for Preset {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Preset::ALL
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(_, preset)| *preset)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Preset::ALL.iter().map(|(n, _)| *n).collect();
-                format!(
-                    "unknown augmentation preset '{name}' (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        named(&Preset::ALL, name, "augmentation preset")
     }
 }
