@@ -44,6 +44,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     rename_into_place(&temporary, path)
 }
 
+/// Reads a raw little-endian `f32` file that must hold exactly `values` numbers.
+pub(crate) fn read_f32s(path: &Path, values: usize) -> Result<Vec<f32>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() != values * 4 {
+        return Err(format!(
+            "{}: {} bytes, expected {} ({values} f32 values)",
+            path.display(),
+            bytes.len(),
+            values * 4
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
 /// Saves `module`'s weights as burnpack at `path` through a temporary file.
 pub fn save_module<M: Module>(module: M, path: &Path) -> Result<(), WriteError> {
     let temporary = temporary(path);

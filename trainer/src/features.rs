@@ -11,7 +11,7 @@ use data::{Compose, DataError, DataLoader, Dataset, Image, LoaderConfig, Sample}
 use model_zoo::{Classifier, ZooModel};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomically;
+use crate::checkpoint::{read_f32s, write_atomically};
 use crate::train::{TrainConfig, TrainError};
 
 /// Backbone activations of a training set, one feature map per image.
@@ -102,23 +102,12 @@ fn read(stem: &Path) -> Result<FeatureCache, TrainError> {
         &std::fs::read_to_string(&header_path).map_err(|e| cache_error(&header_path, e))?,
     )
     .map_err(|e| cache_error(&header_path, e))?;
-    let bytes = std::fs::read(&values_path).map_err(|e| cache_error(&values_path, e))?;
-    let expected = header.labels.len() * header.shape.iter().product::<usize>() * 4;
-    if bytes.len() != expected {
-        return Err(cache_error(
-            &values_path,
-            format!(
-                "{} bytes, expected {expected}; delete the cache to rebuild it",
-                bytes.len()
-            ),
-        ));
-    }
+    let count = header.labels.len() * header.shape.iter().product::<usize>();
+    let values = read_f32s(&values_path, count)
+        .map_err(|e| TrainError::Config(format!("{e}; delete the cache to rebuild it")))?;
     Ok(FeatureCache {
         shape: header.shape,
-        values: bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        values,
         labels: header.labels,
         classes: header.classes,
     })

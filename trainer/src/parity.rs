@@ -10,6 +10,7 @@ use model_zoo::{Classifier, ModelOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
+use crate::checkpoint::read_f32s;
 use crate::train::TrainError;
 
 /// One array `parity.py` wrote.
@@ -48,20 +49,7 @@ pub struct ParityRow {
 }
 
 fn read_f32(path: &Path, shape: &[usize]) -> Result<Vec<f32>, TrainError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
-    let expected = shape.iter().product::<usize>() * 4;
-    if bytes.len() != expected {
-        return Err(TrainError::Config(format!(
-            "{}: {} bytes, expected {expected} for shape {shape:?}",
-            path.display(),
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    read_f32s(path, shape.iter().product()).map_err(TrainError::Config)
 }
 
 /// Compares the zoo's `model` on `backend` with the reference `parity.py` wrote into `dir`.
