@@ -11,9 +11,9 @@ pub mod pipeline;
 pub mod rng;
 pub mod transforms;
 
-pub use datasets::{Dataset, Sample, Subset};
+pub use datasets::{Dataset, Sample, SampleU8, Subset};
 pub use error::DataError;
-pub use image::Image;
+pub use image::{Image, ImageU8};
 pub use pipeline::{Batch, DataLoader, Epoch, HostBatch, LoaderConfig, OnBadSample};
 pub use rng::Rng;
 pub use transforms::{Compose, Preset, Transform};

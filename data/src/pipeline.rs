@@ -15,6 +15,7 @@ use burn::tensor::TensorData;
 
 use crate::datasets::Dataset;
 use crate::error::DataError;
+use crate::image::Image;
 use crate::rng::Rng;
 use crate::transforms::Transform;
 
@@ -230,6 +231,25 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Sample `index`, transformed, and its label. Image files go to the transform as 8-bit
+    /// pixels, so a first crop or resize converts only what it keeps.
+    fn read(&self, index: usize, rng: &mut Rng) -> Result<(Image, usize), DataError> {
+        match self.dataset.get_u8(index) {
+            Some(sample) => {
+                let sample = sample?;
+                let image = self
+                    .transform
+                    .apply_u8(&sample.image, rng)
+                    .unwrap_or_else(|| self.transform.apply(sample.image.to_image(), rng));
+                Ok((image, sample.label))
+            }
+            None => {
+                let sample = self.dataset.get(index)?;
+                Ok((self.transform.apply(sample.image, rng), sample.label))
+            }
+        }
+    }
+
     fn build(&self, batch: usize) -> Result<HostBatch, DataError> {
         let indices = &self.plan[batch];
         let mut images = Vec::new();
@@ -238,16 +258,15 @@ impl Shared {
         let mut skipped = Vec::new();
         let mut sample_shape: Option<[usize; 3]> = None;
         for &index in indices {
-            let sample = match self.dataset.get(index) {
-                Ok(sample) => sample,
+            let mut rng = Rng::for_sample(self.seed, self.epoch, index as u64);
+            let (image, label) = match self.read(index, &mut rng) {
+                Ok(read) => read,
                 Err(error) if self.on_bad_sample == OnBadSample::Skip => {
                     skipped.push(error);
                     continue;
                 }
                 Err(error) => return Err(error),
             };
-            let mut rng = Rng::for_sample(self.seed, self.epoch, index as u64);
-            let image = self.transform.apply(sample.image, &mut rng);
             let shape = [image.channels, image.height, image.width];
             match sample_shape {
                 None => {
@@ -266,7 +285,7 @@ impl Shared {
                 Some(_) => {}
             }
             images.extend_from_slice(&image.data);
-            labels.push(sample.label as i64);
+            labels.push(label as i64);
             kept.push(index);
         }
         let [c, h, w] = sample_shape.unwrap_or([0, 0, 0]);

@@ -1,12 +1,12 @@
 //! Properties of each transform.
 
-use data::Image;
 use data::Rng;
 use data::transforms::geometry::{PaddingMode, affine, pad};
 use data::transforms::{
     ColorShift, MultiCrop, Normalize, OffsetDistribution, Pca, PcaLighting, Preset, RandomCrop,
     RandomResizedCrop, Resize, Transform, Views, five_crop, ten_crop,
 };
+use data::{Image, ImageU8};
 
 /// A 3×h×w image whose every value is distinct: (c·h + y)·w + x, scaled.
 fn ramp(channels: usize, height: usize, width: usize) -> Image {
@@ -290,5 +290,63 @@ fn cifar_ten_crop_corners_are_the_four_pixel_shifts_of_training() {
     assert_eq!(
         mirrored_bottom_right.at(0, 0, 0),
         normalized.mirrored().at(0, 4, 4)
+    );
+}
+
+/// An 8-bit image whose values cycle through every byte.
+fn bytes(channels: usize, height: usize, width: usize) -> ImageU8 {
+    ImageU8 {
+        channels,
+        height,
+        width,
+        pixels: (0..channels * height * width)
+            .map(|i| (i * 37 % 256) as u8)
+            .collect(),
+    }
+}
+
+#[test]
+fn reading_bytes_directly_gives_the_same_images_and_draws() {
+    // Every preset, training and evaluation, on a photo-sized image, a grey one, and one
+    // smaller than the crop (which the f32 path pads): the 8-bit path must change nothing.
+    for image in [bytes(3, 75, 100), bytes(1, 40, 30), bytes(3, 20, 24)] {
+        for (name, preset) in Preset::ALL {
+            for (split, transform) in [("train", preset.train(32)), ("eval", preset.eval(32))] {
+                for seed in 0..8 {
+                    let mut direct = Rng::new(seed);
+                    let mut converted = Rng::new(seed);
+                    let from_bytes = transform.apply_u8(&image, &mut direct).unwrap();
+                    let from_f32 = transform.apply(image.to_image(), &mut converted);
+                    assert_eq!(from_bytes, from_f32, "{name} {split}, seed {seed}");
+                    assert_eq!(direct.next_u64(), converted.next_u64(), "{name} {split}");
+                }
+            }
+        }
+    }
+    let image = bytes(3, 50, 60);
+    assert_eq!(
+        image.crop(3, 4, 10, 20),
+        image.to_image().crop(3, 4, 10, 20)
+    );
+    let mut rng = Rng::new(0);
+    assert_eq!(
+        Resize { size: 30 }.apply_u8(&image, &mut rng),
+        Some(Resize { size: 30 }.apply(image.to_image(), &mut rng))
+    );
+    let padded = RandomCrop {
+        size: 32,
+        padding: 4,
+        mode: PaddingMode::Zero,
+    };
+    assert_eq!(
+        padded.apply_u8(&image, &mut rng),
+        None,
+        "padding is the f32 path's"
+    );
+    assert_eq!(
+        RandomResizedCrop::new(24)
+            .apply_u8(&image, &mut Rng::new(5))
+            .map(|i| i.data.len()),
+        Some(3 * 24 * 24)
     );
 }

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::datasets::{Dataset, Sample};
+use crate::datasets::{Dataset, Sample, SampleU8};
 use crate::error::DataError;
-use crate::image::Image;
+use crate::image::{Image, ImageU8};
 
 const EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
@@ -89,26 +89,27 @@ impl ImageFolder {
 
 /// Decodes an image file into `channels` channels (1: luma, 3: RGB).
 pub fn decode_file(path: &Path, channels: usize) -> Result<Image, DataError> {
+    decode_file_u8(path, channels).map(|image| image.to_image())
+}
+
+/// Decodes an image file into `channels` channels (1: luma, 3: RGB) of 8-bit pixels.
+pub fn decode_file_u8(path: &Path, channels: usize) -> Result<ImageU8, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "cannot read image", e))?;
     if bytes.is_empty() {
         return Err(DataError::new(path, "empty file (0 bytes), not an image"));
     }
     let decoded = image::load_from_memory(&bytes)
         .map_err(|e| DataError::new(path, format!("cannot decode image: {e}")))?;
-    Ok(match channels {
-        1 => {
-            let grey = decoded.into_luma8();
-            Image::from_hwc_u8(
-                1,
-                grey.height() as usize,
-                grey.width() as usize,
-                grey.as_raw(),
-            )
-        }
-        _ => {
-            let rgb = decoded.into_rgb8();
-            Image::from_hwc_u8(3, rgb.height() as usize, rgb.width() as usize, rgb.as_raw())
-        }
+    let (height, width) = (decoded.height() as usize, decoded.width() as usize);
+    let (channels, pixels) = match channels {
+        1 => (1, decoded.into_luma8().into_raw()),
+        _ => (3, decoded.into_rgb8().into_raw()),
+    };
+    Ok(ImageU8 {
+        channels,
+        height,
+        width,
+        pixels,
     })
 }
 
@@ -127,6 +128,14 @@ impl Dataset for ImageFolder {
             image: decode_file(path, self.channels)?,
             label: *label,
         })
+    }
+
+    fn get_u8(&self, index: usize) -> Option<Result<SampleU8, DataError>> {
+        let (path, label) = &self.files[index];
+        Some(decode_file_u8(path, self.channels).map(|image| SampleU8 {
+            image,
+            label: *label,
+        }))
     }
 
     fn classes(&self) -> &[String] {

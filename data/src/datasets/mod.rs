@@ -1,6 +1,7 @@
 //! Datasets: what a sample is, the readers, subsets and splits.
 
 pub mod cifar;
+pub mod classes;
 pub mod embedded;
 pub mod fetch;
 pub mod idx;
@@ -10,7 +11,7 @@ pub mod source;
 use std::sync::Arc;
 
 use crate::error::DataError;
-use crate::image::Image;
+use crate::image::{Image, ImageU8};
 use crate::rng::Rng;
 
 /// One decoded example.
@@ -18,6 +19,15 @@ use crate::rng::Rng;
 pub struct Sample {
     /// The image, values in [0, 1].
     pub image: Image,
+    /// Class index.
+    pub label: usize,
+}
+
+/// One example as its file decodes: 8-bit pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleU8 {
+    /// The image.
+    pub image: ImageU8,
     /// Class index.
     pub label: usize,
 }
@@ -38,6 +48,13 @@ pub trait Dataset: Send + Sync {
     /// Reads and decodes sample `index`.
     fn get(&self, index: usize) -> Result<Sample, DataError>;
 
+    /// Reads and decodes sample `index` to 8-bit pixels, for datasets of image files (`None`:
+    /// only `get`). The pipeline hands these to transforms that crop or resize straight from
+    /// the bytes.
+    fn get_u8(&self, _index: usize) -> Option<Result<SampleU8, DataError>> {
+        None
+    }
+
     /// Class names, indexed by label.
     fn classes(&self) -> &[String];
 }
@@ -53,6 +70,10 @@ impl<D: Dataset + ?Sized> Dataset for Arc<D> {
 
     fn get(&self, index: usize) -> Result<Sample, DataError> {
         (**self).get(index)
+    }
+
+    fn get_u8(&self, index: usize) -> Option<Result<SampleU8, DataError>> {
+        (**self).get_u8(index)
     }
 
     fn classes(&self) -> &[String] {
@@ -108,6 +129,10 @@ impl Dataset for Subset {
 
     fn get(&self, index: usize) -> Result<Sample, DataError> {
         self.inner.get(self.indices[index])
+    }
+
+    fn get_u8(&self, index: usize) -> Option<Result<SampleU8, DataError>> {
+        self.inner.get_u8(self.indices[index])
     }
 
     fn classes(&self) -> &[String] {

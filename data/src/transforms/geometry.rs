@@ -1,7 +1,7 @@
 //! Geometric transforms: resizing, crops, padding, mirroring, and affine warps (rotation,
 //! shear) with bilinear sampling.
 
-use crate::image::Image;
+use crate::image::{Image, ImageU8, UNIT};
 use crate::rng::Rng;
 use crate::transforms::Transform;
 
@@ -65,6 +65,15 @@ fn axis_taps(start: f32, length: f32, out: usize, size: usize) -> Vec<(usize, us
         .collect()
 }
 
+/// One bilinear output value from the four neighbours `(upper[x0], upper[x1], lower[x0],
+/// lower[x1])`; the `f32` and 8-bit resizes share it, so both give the same numbers.
+#[inline(always)]
+fn bilinear(upper: (f32, f32), lower: (f32, f32), wx: f32, wy: f32) -> f32 {
+    let top_value = upper.0 + (upper.1 - upper.0) * wx;
+    let bottom_value = lower.0 + (lower.1 - lower.0) * wx;
+    top_value + (bottom_value - top_value) * wy
+}
+
 /// Bilinear resize of the window (top, left, height, width) of `image` to `out_h × out_w`
 /// (half-pixel centres, as `align_corners=False`), clamping at the borders.
 pub fn resize_region(
@@ -84,14 +93,51 @@ pub fn resize_region(
             let upper = &source[y0 * image.width..(y0 + 1) * image.width];
             let lower = &source[y1 * image.width..(y1 + 1) * image.width];
             data.extend(columns.iter().map(|&(x0, x1, wx)| {
-                let top_value = upper[x0] + (upper[x1] - upper[x0]) * wx;
-                let bottom_value = lower[x0] + (lower[x1] - lower[x0]) * wx;
-                top_value + (bottom_value - top_value) * wy
+                bilinear((upper[x0], upper[x1]), (lower[x0], lower[x1]), wx, wy)
             }));
         }
     }
     Image {
         channels: image.channels,
+        height: out_h,
+        width: out_w,
+        data,
+    }
+}
+
+/// `resize_region` of the 8-bit image, reading only the pixels the window needs:
+/// `resize_region(&image.to_image(), …)` without converting the whole image first.
+pub fn resize_region_u8(
+    image: &ImageU8,
+    region: (f32, f32, f32, f32),
+    out_h: usize,
+    out_w: usize,
+) -> Image {
+    let (top, left, height, width) = region;
+    let rows = axis_taps(top, height, out_h, image.height);
+    let columns = axis_taps(left, width, out_w, image.width);
+    let channels = image.channels;
+    let stride = image.width * channels;
+    let plane = out_h * out_w;
+    let mut data = vec![0.0; channels * plane];
+    for (row, &(y0, y1, wy)) in rows.iter().enumerate() {
+        let upper = &image.pixels[y0 * stride..(y0 + 1) * stride];
+        let lower = &image.pixels[y1 * stride..(y1 + 1) * stride];
+        for channel in 0..channels {
+            let at = |line: &[u8], x: usize| UNIT[usize::from(line[x * channels + channel])];
+            let out = &mut data[channel * plane + row * out_w..][..out_w];
+            for (value, &(x0, x1, wx)) in out.iter_mut().zip(&columns) {
+                *value = bilinear(
+                    (at(upper, x0), at(upper, x1)),
+                    (at(lower, x0), at(lower, x1)),
+                    wx,
+                    wy,
+                );
+            }
+        }
+    }
+    Image {
+        channels,
         height: out_h,
         width: out_w,
         data,
@@ -105,18 +151,35 @@ pub struct Resize {
     pub size: usize,
 }
 
-impl Transform for Resize {
-    fn apply(&self, image: Image, _rng: &mut Rng) -> Image {
-        let (h, w) = (image.height, image.width);
-        let (out_h, out_w) = if h <= w {
+impl Resize {
+    /// The output size for an `h × w` image.
+    fn output(&self, h: usize, w: usize) -> (usize, usize) {
+        if h <= w {
             (self.size, (w * self.size + h / 2) / h)
         } else {
             ((h * self.size + w / 2) / w, self.size)
-        };
+        }
+    }
+}
+
+impl Transform for Resize {
+    fn apply(&self, image: Image, _rng: &mut Rng) -> Image {
+        let (h, w) = (image.height, image.width);
+        let (out_h, out_w) = self.output(h, w);
         if (out_h, out_w) == (h, w) {
             return image;
         }
         resize_region(&image, (0.0, 0.0, h as f32, w as f32), out_h, out_w)
+    }
+
+    fn apply_u8(&self, image: &ImageU8, _rng: &mut Rng) -> Option<Image> {
+        let (h, w) = (image.height, image.width);
+        let (out_h, out_w) = self.output(h, w);
+        Some(if (out_h, out_w) == (h, w) {
+            image.to_image()
+        } else {
+            resize_region_u8(image, (0.0, 0.0, h as f32, w as f32), out_h, out_w)
+        })
     }
 }
 
@@ -133,6 +196,15 @@ impl Transform for CenterCrop {
         let top = (image.height - self.size) / 2;
         let left = (image.width - self.size) / 2;
         image.crop(top, left, self.size, self.size)
+    }
+
+    fn apply_u8(&self, image: &ImageU8, _rng: &mut Rng) -> Option<Image> {
+        // Smaller images are padded first, which the f32 path does.
+        (image.height >= self.size && image.width >= self.size).then(|| {
+            let top = (image.height - self.size) / 2;
+            let left = (image.width - self.size) / 2;
+            image.crop(top, left, self.size, self.size)
+        })
     }
 }
 
@@ -241,6 +313,16 @@ impl Transform for RandomCrop {
         let left = rng.below(image.width - self.size + 1);
         image.crop(top, left, self.size, self.size)
     }
+
+    fn apply_u8(&self, image: &ImageU8, rng: &mut Rng) -> Option<Image> {
+        // Padding is left to the f32 path (the CIFAR recipe); AlexNet's crops need none.
+        if self.padding > 0 || image.height < self.size || image.width < self.size {
+            return None;
+        }
+        let top = rng.below(image.height - self.size + 1);
+        let left = rng.below(image.width - self.size + 1);
+        Some(image.crop(top, left, self.size, self.size))
+    }
 }
 
 /// torchvision's `RandomResizedCrop`: a window of random area (fraction `scale`) and aspect
@@ -300,6 +382,16 @@ impl Transform for RandomResizedCrop {
             self.size,
         )
     }
+
+    fn apply_u8(&self, image: &ImageU8, rng: &mut Rng) -> Option<Image> {
+        let (top, left, h, w) = self.window(image.height, image.width, rng);
+        Some(resize_region_u8(
+            image,
+            (top as f32, left as f32, h as f32, w as f32),
+            self.size,
+            self.size,
+        ))
+    }
 }
 
 /// Mirrors left to right with probability `probability`.
@@ -310,12 +402,11 @@ pub struct HorizontalFlip {
 }
 
 impl Transform for HorizontalFlip {
-    fn apply(&self, image: Image, rng: &mut Rng) -> Image {
+    fn apply(&self, mut image: Image, rng: &mut Rng) -> Image {
         if rng.chance(self.probability) {
-            image.mirrored()
-        } else {
-            image
+            image.mirror();
         }
+        image
     }
 }
 

@@ -7,7 +7,7 @@ pub mod geometry;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::image::Image;
+use crate::image::{Image, ImageU8};
 use crate::rng::Rng;
 
 pub use color::{ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting};
@@ -21,6 +21,14 @@ pub use geometry::{
 pub trait Transform: Send + Sync + fmt::Debug {
     /// Transforms one image.
     fn apply(&self, image: Image, rng: &mut Rng) -> Image;
+
+    /// Transforms an image as its file decoded, when this step can read the 8-bit pixels
+    /// directly (crops and resizes, which keep fewer pixels than they read): the same image and
+    /// the same random draws as `apply(image.to_image(), rng)`. `None`, before drawing anything,
+    /// when the step needs the `f32` image.
+    fn apply_u8(&self, _image: &ImageU8, _rng: &mut Rng) -> Option<Image> {
+        None
+    }
 }
 
 /// Transforms applied in order.
@@ -45,6 +53,21 @@ impl Transform for Compose {
         self.0
             .iter()
             .fold(image, |image, step| step.apply(image, rng))
+    }
+
+    /// The first step reads the 8-bit pixels when it can; the image is converted for it
+    /// otherwise.
+    fn apply_u8(&self, image: &ImageU8, rng: &mut Rng) -> Option<Image> {
+        let Some((first, rest)) = self.0.split_first() else {
+            return Some(image.to_image());
+        };
+        let image = first
+            .apply_u8(image, rng)
+            .unwrap_or_else(|| first.apply(image.to_image(), rng));
+        Some(
+            rest.iter()
+                .fold(image, |image, step| step.apply(image, rng)),
+        )
     }
 }
 
