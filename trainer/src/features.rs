@@ -70,7 +70,7 @@ fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
 }
 
 /// What the cached activations depend on: the weights (the file's bytes), the model, the
-/// training images (dataset, split, limit) and their preprocessing.
+/// training images (dataset, classes, split, limit) and their preprocessing.
 fn cache_key(config: &TrainConfig, preprocessing: &str) -> Result<String, TrainError> {
     let weights = config.weights.as_ref().ok_or_else(|| {
         TrainError::Config("--cache-features needs pretrained --weights to cache".into())
@@ -82,6 +82,8 @@ fn cache_key(config: &TrainConfig, preprocessing: &str) -> Result<String, TrainE
         "model": config.model,
         "dataset": config.dataset,
         "data_dir": config.data_dir,
+        "classes": config.classes,
+        "per_class": config.per_class,
         "limit": config.limit,
         "validation": config.validation,
         "seed": config.seed,

@@ -25,6 +25,7 @@ use burn::optim::{
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use burn::tensor::kind::BridgeTensor;
+use data::datasets::classes::{ClassGroups, Relabeled, per_class};
 use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
@@ -111,6 +112,17 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Side of the square input (default: 32 for MNIST and CIFAR, the model's own otherwise).
     pub image_size: Option<usize>,
+    /// The task's classes built from the dataset's (`cat,dog,neither=*`: keep, merge, drop;
+    /// see `data::datasets::classes::ClassGroups`), for training and test alike.
+    #[serde(default)]
+    pub classes: Option<String>,
+    /// Draw this many training images of each class (by seed) before the validation split.
+    #[serde(default)]
+    pub per_class: Option<usize>,
+    /// Draw this many test images of each class (by seed), e.g. a balanced test set after
+    /// merging classes.
+    #[serde(default)]
+    pub test_per_class: Option<usize>,
     /// Use only the first N training images.
     pub limit: Option<usize>,
     /// Training images held back for validation.
@@ -168,6 +180,9 @@ impl TrainConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             seed: 0,
             image_size: None,
+            classes: None,
+            per_class: None,
+            test_per_class: None,
             limit: None,
             validation: 500,
             test_each_epoch: false,
@@ -350,8 +365,34 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         (None, DatasetSource::Cifar10) => Preset::Cifar,
         (None, DatasetSource::ImageFolder(_)) => Preset::Imagenet,
     };
-    let full_train = source.open(Split::Train, &config.data_dir)?;
-    let test = source.open(Split::Test, &config.data_dir)?;
+    let groups = config
+        .classes
+        .as_deref()
+        .map(str::parse::<ClassGroups>)
+        .transpose()
+        .map_err(|e| TrainError::Config(format!("--classes {e}")))?;
+    let task = |dataset: Arc<dyn Dataset>, count: Option<usize>, seed: u64| {
+        let dataset: Arc<dyn Dataset> = match &groups {
+            Some(groups) => Arc::new(Relabeled::new(dataset, groups).map_err(|e| {
+                TrainError::Config(format!("--classes for {}: {e}", config.dataset))
+            })?),
+            None => dataset,
+        };
+        Ok::<_, TrainError>(match count {
+            Some(count) => Arc::new(per_class(dataset, count, seed)),
+            None => dataset,
+        })
+    };
+    let full_train = task(
+        source.open(Split::Train, &config.data_dir)?,
+        config.per_class,
+        config.seed,
+    )?;
+    let test = task(
+        source.open(Split::Test, &config.data_dir)?,
+        config.test_per_class,
+        config.seed,
+    )?;
     let classes = full_train.classes().len();
     let limited: Arc<dyn Dataset> = match config.limit {
         Some(limit) => Arc::new(Subset::first(full_train, limit)),

@@ -117,16 +117,45 @@ fn normalise(path: &str) -> String {
         .join(".")
 }
 
-/// Every parameter and flag of `model` outside its head (what `with_num_classes` builds anew:
-/// the entries whose ids change), with its path.
-pub(crate) fn backbone_parameters(model: &ZooModel, device: &Device) -> Vec<(ParamId, String)> {
+/// Parameters and flags, each with its path.
+type Entries = Vec<(ParamId, String)>;
+
+/// The entries of `model` outside its head and those of the head (what `with_num_classes`
+/// builds anew: the entries whose ids change).
+fn backbone_and_head(model: &ZooModel, device: &Device) -> (Entries, Entries) {
     let renewed = Paths::of(&model.clone().with_num_classes(model.num_classes(), device));
-    Paths::of(model)
+    let (backbone, head): (Vec<_>, Vec<_>) = Paths::of(model)
         .into_iter()
         .zip(renewed)
-        .filter(|((old, _), (new, _))| old == new)
-        .map(|(entry, _)| entry)
-        .collect()
+        .partition(|((old, _), (new, _))| old == new);
+    let entries = |pairs: Vec<(_, _)>| pairs.into_iter().map(|(entry, _)| entry).collect();
+    (entries(backbone), entries(head))
+}
+
+/// Every parameter and flag of `model` outside its head, with its path.
+pub(crate) fn backbone_parameters(model: &ZooModel, device: &Device) -> Entries {
+    backbone_and_head(model, device).0
+}
+
+/// How many classes the head in the zoo weights file `path` (a `.bpk`) has: the length of the
+/// head's bias; `None` when the file has no such tensor.
+fn classes_in_burnpack(
+    model: &ZooModel,
+    path: &Path,
+    device: &Device,
+) -> Result<Option<usize>, TrainError> {
+    let head: Vec<String> = backbone_and_head(model, device)
+        .1
+        .iter()
+        .map(|(_, path)| normalise(path))
+        .collect();
+    let tensors = burn_pack::Reader::from_file(path)
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+    Ok(tensors
+        .iter()
+        .find(|tensor| tensor.shape.len() == 1 && head.contains(&normalise(&tensor.name)))
+        .map(|tensor| tensor.shape[0]))
 }
 
 /// The ids `policy` freezes in `model`.
@@ -138,16 +167,10 @@ fn frozen_ids(
     let entries = Paths::of(model);
     match policy {
         FreezePolicy::None => Ok(Vec::new()),
-        FreezePolicy::AllButHead => {
-            // The head is what `with_num_classes` builds anew: the entries whose ids change.
-            let renewed = Paths::of(&model.clone().with_num_classes(model.num_classes(), device));
-            Ok(entries
-                .iter()
-                .zip(&renewed)
-                .filter(|((old, _), (new, _))| old == new)
-                .map(|((id, _), _)| *id)
-                .collect())
-        }
+        FreezePolicy::AllButHead => Ok(backbone_parameters(model, device)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()),
         FreezePolicy::Until(prefix) => {
             let inside = |path: &str| {
                 let path = normalise(path);
@@ -207,7 +230,8 @@ fn trainable_parameters(model: &ZooModel) -> usize {
 }
 
 /// `info`'s model with the weights of `path` (torchvision `.pth`/`.safetensors`, or the zoo's
-/// `.bpk`) under its original head, then a new head for `num_classes` when that differs.
+/// `.bpk`, whose head may have any number of classes) under its original head, then a new head
+/// for `num_classes` when that differs.
 pub fn pretrained(
     info: &ModelInfo,
     options: &ModelOptions,
@@ -217,6 +241,13 @@ pub fn pretrained(
 ) -> Result<ZooModel, TrainError> {
     let base = info.build(&options.clone().with_num_classes(None), device);
     let model = if path.extension().is_some_and(|e| e == "bpk") {
+        // A zoo run's weights keep the head of the task they were trained on.
+        let base = match classes_in_burnpack(&base, path, device)? {
+            Some(classes) if classes != base.num_classes() => {
+                base.with_num_classes(classes, device)
+            }
+            _ => base,
+        };
         base.try_load_file(path).map_err(|e| {
             TrainError::Config(format!(
                 "{}: cannot load weights for {}: {e:?}",

@@ -1,13 +1,17 @@
-//! The chapter's experiments on small inputs: the bottleneck's counted cost and the identity
-//! that zero-weight residual blocks compute inside a trained network.
+//! The chapter's experiments on small inputs: the bottleneck's counted cost, the identity
+//! that zero-weight residual blocks compute inside a trained network, and the transfer regimes
+//! each leaving alone what they say.
 
 mod common;
 
 use common::{one_run_at_a_time, run_dir};
 
+use burn::prelude::*;
+use model_zoo::{ModelOptions, ZooModel};
 use trainer::BackendKind;
 use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
+use trainer::experiment::transfer::{self, Regime, TransferExperiment};
 use trainer::train::{Progress, TrainConfig, TrainControl};
 
 #[test]
@@ -86,4 +90,92 @@ fn zero_weight_residual_blocks_leave_a_trained_network_unchanged() {
     ] {
         assert!(out.join(file).is_file(), "{file}");
     }
+}
+
+/// The LeNet-5 weights of a run with `classes` outputs.
+fn lenet(run: &std::path::Path, classes: usize) -> model_zoo::models::lenet::LeNet5 {
+    let options = ModelOptions::new()
+        .with_in_channels(Some(1))
+        .with_num_classes(Some(classes));
+    let model = model_zoo::create("lenet5", &options, &Device::flex())
+        .unwrap()
+        .try_load_file(run.join("last.bpk"))
+        .unwrap();
+    let ZooModel::LeNet5(model) = model else {
+        panic!("a LeNet-5")
+    };
+    model
+}
+
+fn same<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> bool {
+    a.into_data().try_to_vec::<f32>().unwrap() == b.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn transfer_regimes_start_from_the_pretrained_net_and_freeze_what_they_say() {
+    let out = run_dir("transfer");
+    let recipe = TrainConfig {
+        epochs: 1,
+        batch_size: 20,
+        workers: 2,
+        progress: Progress::Quiet,
+        ..TrainConfig::new("lenet5")
+    };
+    let experiment = TransferExperiment {
+        pretrain: TrainConfig {
+            classes: Some("0,1,2,3,4,5,6,7".into()),
+            limit: Some(600),
+            validation: 50,
+            out: out.join("pretrain"),
+            ..recipe.clone()
+        },
+        task: TrainConfig {
+            classes: Some("8,9,neither=*".into()),
+            test_per_class: Some(30),
+            validation: 0,
+            ..recipe
+        },
+        sizes: vec![20],
+        middle: "conv2".into(),
+        backbone_lr_mult: 0.5,
+        out: out.clone(),
+    };
+    let report = {
+        let _turn = one_run_at_a_time();
+        transfer::run(&experiment, &TrainControl::default())
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(report.rows.len(), 4);
+    assert!(report.rows.iter().all(|row| row.per_class == 20));
+    for file in [
+        "experiment.json",
+        "results.json",
+        "table.md",
+        "transfer.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    // The pretrained head has 8 outputs; each task run replaced it with 3.
+    let pretrained = lenet(&out.join("pretrain"), 8);
+    let task = |regime| lenet(&experiment.task_config(regime, 20).out, 3);
+    let cached = task(Regime::HeadOnCachedFeatures);
+    assert!(same(cached.fc2.weight.val(), pretrained.fc2.weight.val()));
+    let middle = task(Regime::FreezeToMiddle);
+    assert!(same(
+        middle.conv2.weight.val(),
+        pretrained.conv2.weight.val()
+    ));
+    assert!(!same(middle.fc1.weight.val(), pretrained.fc1.weight.val()));
+    let all = task(Regime::FineTuneAll);
+    assert!(!same(all.conv1.weight.val(), pretrained.conv1.weight.val()));
+    // Fine-tuning starts from the pretrained weights, scratch does not: after one small epoch
+    // the first layer is still far nearer the pretrained one.
+    let distance = |model: &model_zoo::models::lenet::LeNet5| {
+        (model.conv1.weight.val() - pretrained.conv1.weight.val())
+            .abs()
+            .sum()
+            .into_scalar::<f32>()
+    };
+    assert!(distance(&all) < 0.5 * distance(&task(Regime::Scratch)));
 }

@@ -9,6 +9,7 @@ use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::depth::{self, DepthExperiment};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
+use trainer::experiment::transfer::{self, TransferExperiment};
 use trainer::train::TrainControl;
 
 use crate::train::{TrainOptions, interrupt_on_ctrl_c};
@@ -23,6 +24,41 @@ pub enum ExperimentCommand {
     Bottleneck(BottleneckArgs),
     /// He et al.'s figure 6: plain-20/56 against ResNet-20/56 on CIFAR-10, the paper's recipe.
     Depth(DepthArgs),
+    /// The chapter's cat example: pretrain on 8 CIFAR-10 classes, then learn cat / dog /
+    /// neither from few images four ways (scratch, head on cached features, frozen to a middle
+    /// stage, fine-tune all), at two training-set sizes.
+    Transfer(TransferArgs),
+}
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The network (pretrained, then transferred).
+    #[arg(long, default_value = "cifar-resnet20")]
+    model: String,
+    /// The classes to pretrain on.
+    #[arg(
+        long,
+        default_value = "airplane,automobile,bird,deer,frog,horse,ship,truck"
+    )]
+    pretrain_classes: String,
+    /// Pretraining epochs (the task's: --epochs).
+    #[arg(long, default_value_t = 15)]
+    pretrain_epochs: usize,
+    /// Training images per class of the task, one set of regimes each.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    sizes: Vec<usize>,
+    /// The stage up to which the middle regime freezes.
+    #[arg(long, default_value = "layer2")]
+    middle: String,
+    /// Output folder (default: runs/experiments/transfer).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Dataset, backend, workers, seed, the task's classes (--classes, default
+    /// cat,dog,neither=*), its balanced test set (--test-per-class, default 1000) and recipe
+    /// (--epochs, --lr, --backbone-lr-mult, …); pretraining uses the same recipe with
+    /// --pretrain-epochs.
+    #[command(flatten)]
+    options: TrainOptions,
 }
 
 #[derive(Args)]
@@ -150,6 +186,56 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                     println!(
                         "{} iterations each; table, plot and JSON in {}",
                         report.iterations,
+                        out.display()
+                    );
+                }
+                None => stopped(),
+            }
+        }
+        ExperimentCommand::Transfer(args) => {
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("runs/experiments/transfer"));
+            let base = args.options.config(&args.model, out.clone());
+            let backbone_lr_mult = base.backbone_lr_mult;
+            let task_classes = base.classes.clone().unwrap_or("cat,dog,neither=*".into());
+            let test_per_class = base.test_per_class.unwrap_or(1000);
+            let plain = trainer::train::TrainConfig {
+                weights: None,
+                freeze: trainer::transfer::FreezePolicy::None,
+                backbone_lr_mult: 1.0,
+                cache_features: false,
+                limit: None,
+                classes: None,
+                per_class: None,
+                test_per_class: None,
+                ..base
+            };
+            let experiment = TransferExperiment {
+                pretrain: trainer::train::TrainConfig {
+                    classes: Some(args.pretrain_classes),
+                    epochs: args.pretrain_epochs,
+                    out: out.join("pretrain"),
+                    ..plain.clone()
+                },
+                task: trainer::train::TrainConfig {
+                    classes: Some(task_classes),
+                    test_per_class: Some(test_per_class),
+                    validation: 0,
+                    ..plain
+                },
+                sizes: args.sizes,
+                middle: args.middle,
+                backbone_lr_mult,
+                out: out.clone(),
+            };
+            match transfer::run(&experiment, &control)? {
+                Some(report) => {
+                    println!("{}", transfer::table(&report));
+                    println!(
+                        "pretrained network: {:.2} % on its own test images; table, plot and \
+                         JSON in {}",
+                        100.0 * report.pretrain_test_top1,
                         out.display()
                     );
                 }

@@ -115,6 +115,16 @@ pub struct TrainOptions {
     /// Input side (default: 32 for MNIST and CIFAR, the model's own otherwise).
     #[arg(long)]
     image_size: Option<usize>,
+    /// The task's classes from the dataset's: `cat,dog,neither=*` keeps cat and dog and merges
+    /// every other class into neither; `a=x+y` merges x and y; classes not named are dropped.
+    #[arg(long)]
+    classes: Option<String>,
+    /// Draw N training images of each class (by --seed).
+    #[arg(long)]
+    per_class: Option<usize>,
+    /// Draw N test images of each class (by --seed), e.g. a balanced test set.
+    #[arg(long)]
+    test_per_class: Option<usize>,
     /// Use only the first N training images.
     #[arg(long)]
     limit: Option<usize>,
@@ -188,6 +198,9 @@ impl TrainOptions {
             workers: args.workers.unwrap_or(defaults.workers),
             seed: args.seed,
             image_size: args.image_size,
+            classes: args.classes,
+            per_class: args.per_class,
+            test_per_class: args.test_per_class,
             limit: args.limit,
             validation: args.validation,
             test_each_epoch: args.test_each_epoch,

@@ -7,6 +7,7 @@ pub mod bottleneck;
 pub mod depth;
 pub mod ensemble;
 pub mod identity;
+pub mod transfer;
 
 use std::path::Path;
 
