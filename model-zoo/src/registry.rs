@@ -32,6 +32,10 @@ pub struct ModelOptions {
     /// Build GoogLeNet's auxiliary classifiers.
     #[config(default = false)]
     pub aux_logits: bool,
+    /// GoogLeNet re-normalises its inputs as torchvision's pretrained weights expect
+    /// (`transform_input=True`).
+    #[config(default = false)]
+    pub transform_input: bool,
     /// Shortcut of the CIFAR ResNets where shapes change (default: option A, zero padding).
     #[config(default = "None")]
     pub shortcut: Option<ShortcutKind>,
@@ -323,6 +327,7 @@ impl ModelInfo {
                     .with_in_channels(in_channels)
                     .with_variant(variant)
                     .with_aux_logits(options.aux_logits)
+                    .with_transform_input(options.transform_input)
                     .init(device),
             ),
         }

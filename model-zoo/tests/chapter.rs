@@ -278,6 +278,33 @@ fn googlenet_returns_aux_logits_when_training() {
 }
 
 #[test]
+fn googlenet_transform_input_rescales_imagenet_inputs_as_torchvision_does() {
+    use model_zoo::models::googlenet::{GoogLeNetConfig, transform_input};
+    let device = Device::flex();
+    // torchvision: x_c · (std_c / 0.5) + (mean_c − 0.5) / 0.5, which maps an input normalised
+    // with ImageNet's mean and std to (raw − 0.5) / 0.5.
+    let raw = Tensor::<4>::random([2, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+    let per_channel =
+        |values: [f32; 3]| Tensor::<1>::from_floats(values, &device).reshape([1, 3, 1, 1]);
+    let normalised =
+        (raw.clone() - per_channel([0.485, 0.456, 0.406])) / per_channel([0.229, 0.224, 0.225]);
+    let half_scaled = (raw - 0.5) / 0.5;
+    assert!(max_abs_difference(transform_input(normalised.clone()), half_scaled.clone()) < 1e-6);
+
+    let plain = GoogLeNetConfig::new().with_num_classes(5).init(&device);
+    let mut pretrained_style = plain.clone();
+    pretrained_style.transform_input = true;
+    let built = GoogLeNetConfig::new()
+        .with_transform_input(true)
+        .init(&device);
+    assert!(built.transform_input && !plain.transform_input);
+    let expected = plain.forward(half_scaled);
+    let scale = expected.clone().abs().max().into_scalar::<f32>();
+    let difference = max_abs_difference(pretrained_style.forward(normalised), expected);
+    assert!(difference <= 1e-5 * scale, "{difference} vs logits up to {scale}");
+}
+
+#[test]
 fn deepening_with_zero_residual_blocks_keeps_the_logits() {
     use model_zoo::models::cifar_resnet::{AppendedBlock, CifarResNetConfig};
     let device = Device::flex();

@@ -212,9 +212,11 @@ pub fn predict_images(
 /// Classifies image files with any registry model and imported weights (torchvision `.pth`,
 /// `.safetensors`, or the zoo's burnpack `.bpk`), preprocessed as torchvision's ImageNet models
 /// expect: RGB, shorter side resized to 256/224 of the input, centre crop, ImageNet mean/std.
-/// `classes` names the outputs (default: their indices).
+/// `classes` names the outputs (default: their indices); `options` builds the model (e.g.
+/// GoogLeNet's `transform_input` for torchvision's pretrained file).
 pub fn predict_with_weights(
     model: &str,
+    options: &model_zoo::ModelOptions,
     weights: &Path,
     images: &[PathBuf],
     classes: Option<Vec<String>>,
@@ -222,7 +224,7 @@ pub fn predict_with_weights(
 ) -> Result<Vec<Prediction>, TrainError> {
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
     let device = backend.device();
-    let fresh = info.build(&model_zoo::ModelOptions::new(), &device);
+    let fresh = info.build(options, &device);
     let is_burnpack = weights.extension().is_some_and(|e| e == "bpk");
     let zoo = if is_burnpack {
         fresh.try_load_file(weights).map_err(|e| {

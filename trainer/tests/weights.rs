@@ -32,6 +32,7 @@ fn predict_runs_a_registry_model_with_imported_weights() {
 
     let predictions = predict_with_weights(
         "resnet18",
+        &ModelOptions::new(),
         &weights,
         std::slice::from_ref(&photo),
         None,
@@ -50,9 +51,16 @@ fn predict_runs_a_registry_model_with_imported_weights() {
     assert_eq!(predictions[0].logits, expected);
 
     // Weights of another model are refused with their names and a hint.
-    let error = predict_with_weights("resnet34", &weights, &[photo], None, BackendKind::Flex)
-        .unwrap_err()
-        .to_string();
+    let error = predict_with_weights(
+        "resnet34",
+        &ModelOptions::new(),
+        &weights,
+        &[photo],
+        None,
+        BackendKind::Flex,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("resnet18.safetensors"), "{error}");
     assert!(error.contains("missing"), "{error}");
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask predict <run> <image>… [--weights FILE] [--json]` and
-//! `cargo xtask predict --model <name> --weights <file> <image>… [--classes FILE] [--json]`.
+//! `cargo xtask predict --model <name> --weights <file> <image>… [--classes FILE]
+//! [--transform-input] [--json]`.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -24,6 +25,10 @@ pub struct PredictArgs {
     /// With --model: a text file naming the classes, one per line (default: their indices).
     #[arg(long, requires = "model")]
     classes: Option<PathBuf>,
+    /// With --model googlenet and torchvision's pretrained file: re-normalise inputs inside
+    /// the network, as torchvision does for those weights (`transform_input=True`).
+    #[arg(long, requires = "model")]
+    transform_input: bool,
     /// With --model: the backend.
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
@@ -45,7 +50,9 @@ pub fn run(args: PredictArgs) -> Result<(), Box<dyn Error>> {
                 ),
                 None => None,
             };
-            predict_with_weights(model, weights, &args.paths, classes, args.backend)?
+            let options =
+                trainer::model_zoo::ModelOptions::new().with_transform_input(args.transform_input);
+            predict_with_weights(model, &options, weights, &args.paths, classes, args.backend)?
         }
         _ => {
             let [run, images @ ..] = &args.paths[..] else {

@@ -55,6 +55,11 @@ pub struct GoogLeNetConfig {
     /// Build the two auxiliary classifiers (after 4a and 4d).
     #[config(default = false)]
     pub aux_logits: bool,
+    /// Turn inputs normalised with ImageNet's mean and std into (x − 0.5) / 0.5 first, as
+    /// torchvision's GoogLeNet does with its pretrained weights (`transform_input=True`): those
+    /// weights were trained on that scaling.
+    #[config(default = false)]
+    pub transform_input: bool,
 }
 
 impl GoogLeNetConfig {
@@ -114,8 +119,25 @@ impl GoogLeNetConfig {
             avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dropout: DropoutConfig::new(if torchvision { 0.2 } else { 0.4 }).init(),
             fc: LinearConfig::new(1024, self.num_classes).init(device),
+            transform_input: self.transform_input,
         }
     }
+}
+
+/// ImageNet's per-channel mean and standard deviation, which torchvision's
+/// `GoogLeNet._transform_input` undoes.
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// torchvision's `_transform_input`: per channel, x · (std / 0.5) + (mean − 0.5) / 0.5, so an
+/// input normalised with ImageNet's statistics becomes (raw − 0.5) / 0.5.
+pub fn transform_input(x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let per_channel =
+        |values: [f32; 3]| Tensor::<1>::from_floats(values, &device).reshape([1, 3, 1, 1]);
+    let scale = per_channel(IMAGENET_STD.map(|std| std / 0.5));
+    let shift = per_channel([0, 1, 2].map(|c| (IMAGENET_MEAN[c] - 0.5) / 0.5));
+    x * scale + shift
 }
 
 /// GoogLeNet with torchvision's field names.
@@ -167,6 +189,8 @@ pub struct GoogLeNet {
     pub dropout: Dropout,
     /// FC 1024 → classes.
     pub fc: Linear,
+    /// Re-normalise inputs first (torchvision's pretrained weights expect it).
+    pub transform_input: bool,
 }
 
 fn optional(layer: &Option<LocalResponseNorm>, x: Tensor<4>) -> Tensor<4> {
@@ -184,6 +208,11 @@ impl GoogLeNet {
             if let (true, Some(head)) = (with_aux, head) {
                 aux_logits.push(head.forward(x.clone()));
             }
+        };
+        let x = if self.transform_input {
+            transform_input(x)
+        } else {
+            x
         };
         let x = self.conv1.forward(x);
         let x = optional(&self.lrn1, self.maxpool1.run(x));
