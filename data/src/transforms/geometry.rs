@@ -105,8 +105,33 @@ pub fn resize_region(
     }
 }
 
+/// Source rows resampled across, with the source row each holds.
+type RowCache = [(usize, Vec<f32>); 2];
+
+/// The slot of `cache` holding source row `y`; when neither does, `y` is resampled into the
+/// slot that is not `keep` (without one: the slot of the higher, older row).
+fn cached_row(
+    cache: &mut RowCache,
+    y: usize,
+    keep: Option<usize>,
+    resample: &impl Fn(usize, &mut [f32]),
+) -> usize {
+    if let Some(slot) = cache.iter().position(|(row, _)| *row == y) {
+        return slot;
+    }
+    let slot = match keep {
+        Some(kept) => 1 - kept,
+        None => usize::from(cache[1].0 < cache[0].0),
+    };
+    resample(y, &mut cache[slot].1);
+    cache[slot].0 = y;
+    slot
+}
+
 /// `resize_region` of the 8-bit image, reading only the pixels the window needs:
-/// `resize_region(&image.to_image(), …)` without converting the whole image first.
+/// `resize_region(&image.to_image(), …)` without converting the whole image first, and the
+/// same numbers. Each source row is resampled across once (two are kept, for consecutive output
+/// rows that share one), then the two rows around each output row are blended.
 pub fn resize_region_u8(
     image: &ImageU8,
     region: (f32, f32, f32, f32),
@@ -115,24 +140,56 @@ pub fn resize_region_u8(
 ) -> Image {
     let (top, left, height, width) = region;
     let rows = axis_taps(top, height, out_h, image.height);
-    let columns = axis_taps(left, width, out_w, image.width);
     let channels = image.channels;
+    // Byte offsets of each output column's two source pixels.
+    let columns: Vec<(usize, usize, f32)> = axis_taps(left, width, out_w, image.width)
+        .into_iter()
+        .map(|(x0, x1, wx)| (x0 * channels, x1 * channels, wx))
+        .collect();
     let stride = image.width * channels;
+    let resample_row = |y: usize, into: &mut [f32]| {
+        let line = &image.pixels[y * stride..(y + 1) * stride];
+        if channels == 3 {
+            // RGB, the hot case: one sweep reads each pixel pair once for all three planes.
+            let (red, rest) = into.split_at_mut(out_w);
+            let (green, blue) = rest.split_at_mut(out_w);
+            let planes = red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut());
+            for (((r, g), b), &(o0, o1, wx)) in planes.zip(&columns) {
+                let (first, second) = (&line[o0..o0 + 3], &line[o1..o1 + 3]);
+                let lerp = |c: usize| {
+                    let left_value = UNIT[usize::from(first[c])];
+                    let right_value = UNIT[usize::from(second[c])];
+                    left_value + (right_value - left_value) * wx
+                };
+                (*r, *g, *b) = (lerp(0), lerp(1), lerp(2));
+            }
+            return;
+        }
+        for (channel, out) in into.chunks_exact_mut(out_w).enumerate() {
+            for (value, &(o0, o1, wx)) in out.iter_mut().zip(&columns) {
+                let left_value = UNIT[usize::from(line[o0 + channel])];
+                let right_value = UNIT[usize::from(line[o1 + channel])];
+                *value = left_value + (right_value - left_value) * wx;
+            }
+        }
+    };
+    let mut cached: RowCache = [
+        (usize::MAX, vec![0.0; channels * out_w]),
+        (usize::MAX, vec![0.0; channels * out_w]),
+    ];
     let plane = out_h * out_w;
     let mut data = vec![0.0; channels * plane];
     for (row, &(y0, y1, wy)) in rows.iter().enumerate() {
-        let upper = &image.pixels[y0 * stride..(y0 + 1) * stride];
-        let lower = &image.pixels[y1 * stride..(y1 + 1) * stride];
+        let upper = cached_row(&mut cached, y0, None, &resample_row);
+        let lower = cached_row(&mut cached, y1, Some(upper), &resample_row);
+        let (upper, lower) = (&cached[upper].1, &cached[lower].1);
         for channel in 0..channels {
-            let at = |line: &[u8], x: usize| UNIT[usize::from(line[x * channels + channel])];
             let out = &mut data[channel * plane + row * out_w..][..out_w];
-            for (value, &(x0, x1, wx)) in out.iter_mut().zip(&columns) {
-                *value = bilinear(
-                    (at(upper, x0), at(upper, x1)),
-                    (at(lower, x0), at(lower, x1)),
-                    wx,
-                    wy,
-                );
+            let line = channel * out_w..(channel + 1) * out_w;
+            for ((value, &top_value), &bottom_value) in
+                out.iter_mut().zip(&upper[line.clone()]).zip(&lower[line])
+            {
+                *value = top_value + (bottom_value - top_value) * wy;
             }
         }
     }
