@@ -51,6 +51,29 @@ fn one_and_two_workers_give_identical_batches() {
 }
 
 #[test]
+fn dropped_batches_lend_their_buffers_to_later_ones() {
+    let reference = collect(&loader(2, 11), 1);
+    let recycling = loader(2, 11);
+    // Each batch is dropped before the next arrives, so later batches are built in the
+    // buffers of earlier ones; the pixels must not notice.
+    for (batch, expected) in recycling.epoch(1).zip(&reference) {
+        let batch = batch.unwrap();
+        assert_eq!(batch.indices, expected.indices);
+        assert_eq!(batch.images, expected.images);
+    }
+    let kept = recycling.spare_buffers();
+    // prefetch 3 + 2 workers + the batch in the consumer's hands.
+    assert!((1..=6).contains(&kept), "{kept} spare buffers");
+    drop(reference);
+    // A batch moved onto a device gives its buffer to the tensor: nothing comes back.
+    let fresh = loader(1, 11);
+    for batch in fresh.epoch(0).take(3) {
+        batch.unwrap().to_device(&Device::flex());
+    }
+    assert_eq!(fresh.spare_buffers(), 0);
+}
+
+#[test]
 fn an_epoch_resumed_mid_way_gives_the_remaining_batches_unchanged() {
     let loader = loader(2, 5);
     let whole = collect(&loader, 2);
