@@ -13,6 +13,16 @@ pub(crate) const UNIT: [f32; 256] = {
     table
 };
 
+/// Panics unless the window (top, left, height, width) lies inside an image of `size`.
+fn assert_window(size: (usize, usize), (top, left, height, width): (usize, usize, usize, usize)) {
+    assert!(
+        top + height <= size.0 && left + width <= size.1,
+        "crop {height}×{width} at ({top}, {left}) leaves a {}×{} image",
+        size.0,
+        size.1
+    );
+}
+
 /// An image as a file decodes: 8-bit values, interleaved (HWC). Crops and resizes read these
 /// bytes directly and convert only the pixels they keep (a 224 crop of a 500 × 375 photo is a
 /// quarter of its pixels).
@@ -37,12 +47,7 @@ impl ImageU8 {
     /// The `height × width` window whose top-left corner is (`top`, `left`), in [0, 1], planar:
     /// `self.to_image().crop(…)` without converting the rest.
     pub fn crop(&self, top: usize, left: usize, height: usize, width: usize) -> Image {
-        assert!(
-            top + height <= self.height && left + width <= self.width,
-            "crop {height}×{width} at ({top}, {left}) leaves a {}×{} image",
-            self.height,
-            self.width
-        );
+        assert_window((self.height, self.width), (top, left, height, width));
         let channels = self.channels;
         let mut data = Vec::with_capacity(channels * height * width);
         for channel in 0..channels {
@@ -141,12 +146,7 @@ impl Image {
 
     /// The `height × width` window whose top-left corner is (`top`, `left`).
     pub fn crop(&self, top: usize, left: usize, height: usize, width: usize) -> Image {
-        assert!(
-            top + height <= self.height && left + width <= self.width,
-            "crop {height}×{width} at ({top}, {left}) leaves a {}×{} image",
-            self.height,
-            self.width
-        );
+        assert_window((self.height, self.width), (top, left, height, width));
         let mut data = Vec::with_capacity(self.channels * height * width);
         for channel in 0..self.channels {
             for row in top..top + height {

@@ -301,7 +301,10 @@ fn googlenet_transform_input_rescales_imagenet_inputs_as_torchvision_does() {
     let expected = plain.forward(half_scaled);
     let scale = expected.clone().abs().max().into_scalar::<f32>();
     let difference = max_abs_difference(pretrained_style.forward(normalised), expected);
-    assert!(difference <= 1e-5 * scale, "{difference} vs logits up to {scale}");
+    assert!(
+        difference <= 1e-5 * scale,
+        "{difference} vs logits up to {scale}"
+    );
 }
 
 #[test]

@@ -244,18 +244,14 @@ pub fn run(
     write_lines(
         &experiment.out.join("transfer.png"),
         &format!(
-            "{} on {}: pretrained on {}",
-            experiment
-                .task
-                .classes
-                .as_deref()
-                .unwrap_or("the dataset's classes"),
-            experiment.task.dataset,
+            "{}: pretrained on {} classes of {}",
+            experiment.task.classes.as_deref().unwrap_or("all classes"),
             experiment
                 .pretrain
                 .classes
                 .as_deref()
-                .unwrap_or("all classes")
+                .map_or("all".to_string(), |c| c.split(',').count().to_string()),
+            experiment.task.dataset
         ),
         ("log10(training images per class)", "test top-1 (%)"),
         &lines,
