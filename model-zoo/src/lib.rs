@@ -33,7 +33,9 @@ mod trace;
 pub mod weights;
 
 pub use models::{Classifier, TrainOutput};
-pub use registry::{MODELS, ModelInfo, ModelOptions, UnknownModel, ZooModel, create, info, names};
+pub use registry::{
+    MODELS, ModelInfo, ModelOptions, Preprocessing, UnknownModel, ZooModel, create, info, names,
+};
 pub use summary::{Summary, count_parameters, summarize};
 pub use trace::Layer;
 

@@ -81,7 +81,7 @@ pub enum Architecture {
 }
 
 /// One entry of the zoo: what it is, where it comes from, and what it expects by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ModelInfo {
     /// Registry name.
     pub name: &'static str,
@@ -93,7 +93,50 @@ pub struct ModelInfo {
     pub input: [usize; 3],
     /// Default number of classes.
     pub num_classes: usize,
+    /// How images are prepared for the model's weights.
+    pub preprocessing: Preprocessing,
 }
+
+/// How the images a model's weights expect are prepared (timm's `pretrained_cfg`, torchvision's
+/// weight transforms): what `predict` does to an image file before the network sees it. The
+/// spatial size is the entry's `input`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Preprocessing {
+    /// The shorter side is resized to this before the centre crop to a 224 input
+    /// (torchvision's ImageNet weights: 256), in proportion for other input sides; `None`:
+    /// padded or cropped to the input.
+    pub resize: Option<usize>,
+    /// Subtracted per channel, in `channel_order`.
+    pub mean: &'static [f32],
+    /// Divided per channel after the mean.
+    pub std: &'static [f32],
+    /// Channel order of the input.
+    pub channel_order: &'static str,
+}
+
+/// torchvision's ImageNet weights: resize 256, centre crop 224, ImageNet's mean and std, RGB.
+const IMAGENET_PREPROCESSING: Preprocessing = Preprocessing {
+    resize: Some(256),
+    mean: &[0.485, 0.456, 0.406],
+    std: &[0.229, 0.224, 0.225],
+    channel_order: "RGB",
+};
+
+/// The CIFAR models: 32 × 32 as they are, CIFAR-10's training-set mean and std.
+const CIFAR_PREPROCESSING: Preprocessing = Preprocessing {
+    resize: None,
+    mean: &[0.4914, 0.4822, 0.4465],
+    std: &[0.2470, 0.2435, 0.2616],
+    channel_order: "RGB",
+};
+
+/// LeNet-5: grey digits padded to 32 × 32 (28 × 28 MNIST), MNIST's mean and std.
+const MNIST_PREPROCESSING: Preprocessing = Preprocessing {
+    resize: None,
+    mean: &[0.1307],
+    std: &[0.3081],
+    channel_order: "grey",
+};
 
 const LECUN_1998: &str = "LeCun et al. 1998";
 const KRIZHEVSKY_2012: &str = "Krizhevsky et al. 2012";
@@ -118,6 +161,11 @@ const fn entry(
         paper,
         input,
         num_classes,
+        preprocessing: match input {
+            [1, ..] => MNIST_PREPROCESSING,
+            [_, 32, 32] => CIFAR_PREPROCESSING,
+            _ => IMAGENET_PREPROCESSING,
+        },
     }
 }
 

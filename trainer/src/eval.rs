@@ -8,8 +8,9 @@ use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use data::datasets::image_folder::decode_file;
+use data::transforms::{CenterCrop, Normalize, Resize};
 use data::{Compose, DataLoader, Preset, Rng, Transform};
-use model_zoo::{Classifier, ZooModel};
+use model_zoo::{Classifier, Preprocessing, ZooModel};
 use serde::Serialize;
 
 use crate::checkpoint::{WriteError, write_atomically};
@@ -242,11 +243,26 @@ pub fn predict_with_weights(
     classify(
         &zoo,
         &device,
-        &Preset::Imagenet.eval(size),
+        &preprocess(&info.preprocessing, size),
         channels,
         &classes,
         images,
     )
+}
+
+/// The evaluation transform a model's weights expect: shorter side resized (when the entry
+/// says so), centre crop to `size`, per-channel normalisation.
+pub fn preprocess(preprocessing: &Preprocessing, size: usize) -> Compose {
+    let transform = match preprocessing.resize {
+        Some(resize) => Compose::identity().then(Resize {
+            size: resize * size / 224,
+        }),
+        None => Compose::identity(),
+    };
+    transform.then(CenterCrop { size }).then(Normalize {
+        mean: preprocessing.mean.to_vec(),
+        std: preprocessing.std.to_vec(),
+    })
 }
 
 fn classify(

@@ -64,3 +64,39 @@ fn predict_runs_a_registry_model_with_imported_weights() {
     assert!(error.contains("resnet18.safetensors"), "{error}");
     assert!(error.contains("missing"), "{error}");
 }
+
+#[test]
+fn importable_models_carry_torchvisions_preprocessing() {
+    // torchvision's ImageNet weights: resize 256, centre crop 224, ImageNet's mean and std, RGB.
+    for name in trainer::parity::IMPORTABLE {
+        let info = model_zoo::info(name).unwrap();
+        let preprocessing = info.preprocessing;
+        assert_eq!(info.input, [3, 224, 224], "{name}");
+        assert_eq!(preprocessing.resize, Some(256), "{name}");
+        assert_eq!(preprocessing.mean, [0.485, 0.456, 0.406], "{name}");
+        assert_eq!(preprocessing.std, [0.229, 0.224, 0.225], "{name}");
+        assert_eq!(preprocessing.channel_order, "RGB", "{name}");
+    }
+    let cifar = model_zoo::info("cifar-resnet20").unwrap().preprocessing;
+    assert_eq!(
+        (cifar.resize, cifar.mean),
+        (None, &[0.4914, 0.4822, 0.4465][..])
+    );
+    let lenet = model_zoo::info("lenet5").unwrap().preprocessing;
+    assert_eq!((lenet.mean, lenet.channel_order), (&[0.1307][..], "grey"));
+
+    // What predict does with them is torchvision's evaluation recipe, pixel for pixel.
+    let image = data::Image {
+        channels: 3,
+        height: 300,
+        width: 400,
+        data: (0..3 * 300 * 400)
+            .map(|i| (i % 251) as f32 / 250.0)
+            .collect(),
+    };
+    let resnet = model_zoo::info("resnet50").unwrap();
+    let ours = trainer::eval::preprocess(&resnet.preprocessing, 224)
+        .apply(image.clone(), &mut Rng::new(0));
+    let recipe = Preset::Imagenet.eval(224).apply(image, &mut Rng::new(0));
+    assert_eq!(ours, recipe);
+}
