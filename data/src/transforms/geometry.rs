@@ -52,7 +52,7 @@ fn resample(
 /// For each output position along one axis: the two source indices and the weight of the
 /// second, for a window starting at `start` of `length` source pixels resized to `out` pixels
 /// (half-pixel centres, as `align_corners=False`), clamped to `0..size`.
-fn axis_taps(start: f32, length: f32, out: usize, size: usize) -> Vec<(usize, usize, f32)> {
+fn axis_taps(start: f32, length: f32, out: usize, size: usize) -> Taps {
     let scale = length / out as f32;
     let last = (size - 1) as f32;
     (0..out)
@@ -63,6 +63,22 @@ fn axis_taps(start: f32, length: f32, out: usize, size: usize) -> Vec<(usize, us
             (low as usize, high as usize, position - low)
         })
         .collect()
+}
+
+/// Taps of one axis: (first source index, second, weight of the second) per output position.
+type Taps = Vec<(usize, usize, f32)>;
+
+/// The row and column taps that resize the window `region` (top, left, height, width) of a
+/// `size` (height, width) image to `out` (height, width).
+fn region_taps(
+    (top, left, height, width): (f32, f32, f32, f32),
+    size: (usize, usize),
+    out: (usize, usize),
+) -> (Taps, Taps) {
+    (
+        axis_taps(top, height, out.0, size.0),
+        axis_taps(left, width, out.1, size.1),
+    )
 }
 
 /// One bilinear output value from the four neighbours `(upper[x0], upper[x1], lower[x0],
@@ -82,9 +98,7 @@ pub fn resize_region(
     out_h: usize,
     out_w: usize,
 ) -> Image {
-    let (top, left, height, width) = region;
-    let rows = axis_taps(top, height, out_h, image.height);
-    let columns = axis_taps(left, width, out_w, image.width);
+    let (rows, columns) = region_taps(region, (image.height, image.width), (out_h, out_w));
     let mut data = Vec::with_capacity(image.channels * out_h * out_w);
     let plane = image.height * image.width;
     for channel in 0..image.channels {
@@ -138,11 +152,10 @@ pub fn resize_region_u8(
     out_h: usize,
     out_w: usize,
 ) -> Image {
-    let (top, left, height, width) = region;
-    let rows = axis_taps(top, height, out_h, image.height);
+    let (rows, columns) = region_taps(region, (image.height, image.width), (out_h, out_w));
     let channels = image.channels;
     // Byte offsets of each output column's two source pixels.
-    let columns: Vec<(usize, usize, f32)> = axis_taps(left, width, out_w, image.width)
+    let columns: Taps = columns
         .into_iter()
         .map(|(x0, x1, wx)| (x0 * channels, x1 * channels, wx))
         .collect();
