@@ -5,7 +5,8 @@
 //! (b) 500×375 JPEGs (CIFAR images upscaled and saved, quality 90): random-resized crop to 224,
 //!     mirror, colour shift, PCA lighting, normalise.
 //!
-//! Each figure is the median of three full passes, ours and torchvision's interleaved.
+//! Each figure is the median of three full passes, ours and torchvision's interleaved. Then,
+//! where the time of (b) goes: each step timed alone on one thread.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,7 +18,7 @@ use data::transforms::{
     ColorShift, HorizontalFlip, Normalize, OffsetDistribution, PaddingMode, Pca, PcaLighting,
     RandomCrop, RandomResizedCrop,
 };
-use data::{Compose, DataError, DataLoader, Dataset, LoaderConfig, Subset};
+use data::{Compose, DataError, DataLoader, Dataset, LoaderConfig, Rng, Subset, Transform};
 use serde::{Deserialize, Serialize};
 
 /// One measurement.
@@ -31,6 +32,15 @@ pub struct DataBenchRow {
     pub images_per_second: f64,
     /// Images per second through torchvision's DataLoader, when it ran.
     pub torchvision_images_per_second: Option<f64>,
+}
+
+/// One step of the 224 workload, timed alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRow {
+    /// What the step does.
+    pub stage: String,
+    /// Milliseconds per image on one thread.
+    pub ms_per_image: f64,
 }
 
 /// What to measure.
@@ -174,8 +184,79 @@ fn torchvision(
     json["images_per_second"].as_f64()
 }
 
-/// Runs both workloads with 1 and 2 workers, beside torchvision when `python` is given.
-pub fn run(config: &DataBenchConfig) -> Result<Vec<DataBenchRow>, DataError> {
+/// Each step of the 224 workload timed alone on one thread over `dataset`, with the older path
+/// (convert the whole photo to `f32`, then crop) beside the one the pipeline takes (crop from
+/// the decoded bytes).
+pub fn stages(dataset: &dyn Dataset) -> Result<Vec<StageRow>, DataError> {
+    let crop = RandomResizedCrop::new(224);
+    let colour: [(&str, Box<dyn Transform>); 4] = [
+        ("mirror", Box::new(HorizontalFlip { probability: 1.0 })),
+        (
+            "colour shift",
+            Box::new(ColorShift {
+                distribution: OffsetDistribution::Normal { std: 0.05 },
+            }),
+        ),
+        (
+            "PCA lighting",
+            Box::new(PcaLighting {
+                std: 0.1,
+                pca: Pca::IMAGENET,
+            }),
+        ),
+        ("normalise", Box::new(Normalize::imagenet())),
+    ];
+    let mut seconds = [0.0; 8];
+    let mut timed =
+        |slot: usize, started: Instant| seconds[slot] += started.elapsed().as_secs_f64();
+    for index in 0..dataset.len() {
+        let started = Instant::now();
+        let Some(sample) = dataset.get_u8(index) else {
+            return Err(DataError::new(
+                "stage timing",
+                "the dataset does not offer decoded bytes",
+            ));
+        };
+        let sample = sample?;
+        timed(0, started);
+        let started = Instant::now();
+        let converted = std::hint::black_box(sample.image.to_image());
+        timed(1, started);
+        let started = Instant::now();
+        std::hint::black_box(crop.apply(converted, &mut Rng::new(index as u64)));
+        timed(2, started);
+        let started = Instant::now();
+        let mut image = crop
+            .apply_u8(&sample.image, &mut Rng::new(index as u64))
+            .expect("a random-resized crop reads bytes");
+        timed(3, started);
+        for (slot, (_, step)) in colour.iter().enumerate() {
+            let started = Instant::now();
+            image = step.apply(image, &mut Rng::new(index as u64));
+            timed(4 + slot, started);
+        }
+        std::hint::black_box(image);
+    }
+    let names = [
+        "read and decode the JPEG to 8-bit RGB",
+        "old path: convert the whole photo to f32",
+        "old path: random-resized crop of the f32 photo",
+        "random-resized crop straight from the bytes",
+    ]
+    .into_iter()
+    .chain(colour.iter().map(|(name, _)| *name));
+    Ok(names
+        .zip(seconds)
+        .map(|(stage, total)| StageRow {
+            stage: stage.to_string(),
+            ms_per_image: 1e3 * total / dataset.len().max(1) as f64,
+        })
+        .collect())
+}
+
+/// Runs both workloads with 1 and 2 workers, beside torchvision when `python` is given, then
+/// times the 224 workload's steps.
+pub fn run(config: &DataBenchConfig) -> Result<(Vec<DataBenchRow>, Vec<StageRow>), DataError> {
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|e| DataError::io(&config.work_dir, "cannot create", e))?;
     let cifar_root = extract(&config.cifar_tarball, &config.work_dir)?;
@@ -219,7 +300,17 @@ pub fn run(config: &DataBenchConfig) -> Result<Vec<DataBenchRow>, DataError> {
             });
         }
     }
-    Ok(rows)
+    Ok((rows, stages(large.as_ref())?))
+}
+
+/// The steps as a markdown table.
+pub fn stage_table(stages: &[StageRow]) -> String {
+    let mut out =
+        String::from("| step of the 224 workload | ms per image, one thread |\n|---|---|\n");
+    for row in stages {
+        out.push_str(&format!("| {} | {:.3} |\n", row.stage, row.ms_per_image));
+    }
+    out
 }
 
 /// The rows as a markdown table with ratios.

@@ -65,8 +65,7 @@ impl LoaderConfig {
 
 /// Spare batch buffers. A `HostBatch` dropped by its consumer gives its pixel buffer back, and a
 /// later batch is built in it instead of in fresh memory: at 224 × 224 a batch of 128 is 77 MB,
-/// and touching that much new memory costs page faults (about 0.2 ms an image on this
-/// project's 2-core VM). At most `limit` buffers are kept.
+/// and touching that much new memory costs page faults. At most `limit` buffers are kept.
 #[derive(Debug)]
 struct BufferPool {
     spare: Mutex<Vec<Vec<f32>>>,

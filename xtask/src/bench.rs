@@ -4,7 +4,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use benches::data_pipeline::{DataBenchConfig, run as run_data_bench, table};
+use benches::data_pipeline::{DataBenchConfig, run as run_data_bench, stage_table, table};
 use benches::models::{self, BenchCase, Mode, ModelBenchConfig, TorchResults};
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
@@ -209,10 +209,11 @@ pub fn run(command: BenchCommand) -> Result<(), Box<dyn Error>> {
                 large_images,
                 python,
             };
-            let rows = run_data_bench(&config)?;
-            print!("{}", table(&rows));
+            let (rows, stages) = run_data_bench(&config)?;
+            print!("{}\n{}", table(&rows), stage_table(&stages));
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+                let json = serde_json::json!({ "rows": rows, "stages": stages });
+                std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
                 println!("written to {}", path.display());
             }
         }
