@@ -10,7 +10,8 @@ use trainer::experiment::depth::{self, DepthExperiment};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::experiment::transfer::{self, TransferExperiment};
-use trainer::train::TrainControl;
+use trainer::train::{TrainConfig, TrainControl};
+use trainer::transfer::FreezePolicy;
 
 use crate::train::{TrainOptions, interrupt_on_ctrl_c};
 
@@ -200,9 +201,9 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
             let backbone_lr_mult = base.backbone_lr_mult;
             let task_classes = base.classes.clone().unwrap_or("cat,dog,neither=*".into());
             let test_per_class = base.test_per_class.unwrap_or(1000);
-            let plain = trainer::train::TrainConfig {
+            let plain = TrainConfig {
                 weights: None,
-                freeze: trainer::transfer::FreezePolicy::None,
+                freeze: FreezePolicy::None,
                 backbone_lr_mult: 1.0,
                 cache_features: false,
                 limit: None,
@@ -212,13 +213,13 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                 ..base
             };
             let experiment = TransferExperiment {
-                pretrain: trainer::train::TrainConfig {
+                pretrain: TrainConfig {
                     classes: Some(args.pretrain_classes),
                     epochs: args.pretrain_epochs,
                     out: out.join("pretrain"),
                     ..plain.clone()
                 },
-                task: trainer::train::TrainConfig {
+                task: TrainConfig {
                     classes: Some(task_classes),
                     test_per_class: Some(test_per_class),
                     validation: 0,
