@@ -13,6 +13,14 @@ use data::datasets::image_folder::ImageFolder;
 use data::datasets::{class_counts, split};
 use data::{Dataset, Subset};
 
+/// The data crate's folder, read at run time, not baked in by `env!`: a test binary reused from
+/// a shared target folder must read the files of the checkout it runs in.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("readers-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -97,8 +105,7 @@ fn embedded_subset_is_real_mnist() {
     assert!(class_counts(&train).iter().all(|&count| count >= 700));
     // The first training digit of MNIST is a 5.
     assert_eq!(train.label(0), 5);
-    let shared =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/mnist");
+    let shared = manifest_dir().join("../../shared/datasets/mnist");
     let full = IdxDataset::mnist(&shared, Split::Train).unwrap();
     assert_eq!(train.get(7999).unwrap(), full.get(7999).unwrap());
 }
@@ -261,8 +268,7 @@ fn downloads_fail_fast_and_keep_nothing_half_written() {
     );
 
     // A file already in place with the published digest is not downloaded again.
-    let asset =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mnist-subset/t10k-labels-idx1-ubyte.gz");
+    let asset = manifest_dir().join("assets/mnist-subset/t10k-labels-idx1-ubyte.gz");
     let digest = sha256_file(&asset).unwrap();
     assert_eq!(
         digest,

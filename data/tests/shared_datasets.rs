@@ -9,8 +9,13 @@ use data::datasets::class_counts;
 use data::datasets::idx::{IdxDataset, Split};
 use data::datasets::image_folder::ImageFolder;
 
+/// Read at run time, not baked in by `env!`: a test binary reused from a shared target folder
+/// must look beside the checkout it runs in.
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../shared/datasets")
 }
 
 /// The CIFAR-10 JPEG tarball, extracted once into the target folder and reused by later runs.

@@ -14,8 +14,13 @@ use model_zoo::blocks::{FeatureLayer, InceptionConfig, ResidualBlockConfig};
 use model_zoo::weights::{WeightsError, load_module_weights, load_weights, save_safetensors};
 use model_zoo::{Classifier, ModelOptions};
 
+/// Read at run time, not baked in by `env!`: a test binary reused from a shared target folder
+/// must read the fixtures of the checkout it runs in.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/weights/{name}"))
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join(format!("tests/fixtures/weights/{name}"))
 }
 
 /// The fixture's input and torch's output as tensors, with the state dict's keys.
