@@ -7,7 +7,9 @@
 #   2. Burn on wgpu (Vulkan), one process per model, cold (no autotune cache yet), each under a
 #      timeout so one slow model cannot eat the others' time.
 #   3. What time is left: the same models again with the autotune cache that step 2 wrote, to
-#      measure the warm-up with a warm cache.
+#      measure the warm-up with a warm cache. CubeCL keeps its autotune results in
+#      target/environment (burn's `persistence` feature, on in the trainer); step 2 starts
+#      without it.
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
 # (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, wgpu.json.
@@ -27,6 +29,7 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 XTASK=${XTASK:-.gpu/xtask}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
 log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
+rm -rf target/environment
 
 # What to run, each overridable: the models trained cold then warm, the models timed for
 # inference, PyTorch's modes, and the per-process limits in seconds.
@@ -61,6 +64,7 @@ burn_case() {
 
 for model in $MODELS; do burn_case cold train "$model" "$COLD_LIMIT"; done
 for model in $INFER_MODELS; do burn_case cold infer "$model" "$WARM_LIMIT"; done
+log "autotune cache after the cold pass: $(du -sh target/environment 2>&1 | cut -f1)"
 for model in $WARM_MODELS; do burn_case warm train "$model" "$WARM_LIMIT"; done
 
 python3 - "$OUT" <<'EOF'

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use model_zoo::{Classifier, ModelOptions};
+use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
 
@@ -35,15 +35,22 @@ impl std::str::FromStr for Mode {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "infer" => Ok(Mode::Infer),
-            "train" => Ok(Mode::Train),
-            other => Err(format!("unknown mode '{other}' (expected infer or train)")),
-        }
+        [Mode::Infer, Mode::Train]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .ok_or_else(|| format!("unknown mode '{name}' (expected infer or train)"))
     }
 }
 
 impl Mode {
+    /// `infer` or `train`, as the command line and the criterion groups spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Infer => "infer",
+            Mode::Train => "train",
+        }
+    }
+
     /// Multiply-accumulates per image relative to the forward pass: a backward pass costs about
     /// twice the forward (gradients of inputs and of weights), so a training step about three.
     fn macs_factor(self) -> u64 {
@@ -101,6 +108,19 @@ pub fn gpu_suite() -> Vec<BenchCase> {
         BenchCase::new("vgg16", 32, [3, 224, 224]),
         BenchCase::new("googlenet", 64, [3, 224, 224]),
     ]
+}
+
+/// What the criterion benches (`cargo bench -p benches`) run on `backend`: the GPU matrix on a
+/// GPU backend; on a CPU the CPU matrix plus ResNet-50 and GoogLeNet at 224×224 in batches of 8,
+/// so that every model of the issue is in each backend's table at a size a CPU gets through.
+pub fn criterion_suite(backend: BackendKind) -> Vec<BenchCase> {
+    if backend.is_gpu() {
+        return gpu_suite();
+    }
+    let mut cases = cpu_suite();
+    cases.push(BenchCase::new("resnet50", 8, [3, 224, 224]));
+    cases.push(BenchCase::new("googlenet", 8, [3, 224, 224]));
+    cases
 }
 
 /// One measured row; PyTorch's rows use the same type with `backend` = `torch-<device>` and
@@ -167,25 +187,112 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn sync(device: &Device) -> Result<(), BenchError> {
-    device
-        .sync()
-        .map_err(|e| BenchError(format!("the device failed: {e:?}")))
+/// One case built on one backend: the model, a batch of random images made once on the device
+/// and, for training, the loss and an SGD-momentum optimiser. `measure`, the criterion benches
+/// (`benches/benches/zoo.rs`) and the smoke test all time its [`Workload::step`].
+pub struct Workload {
+    device: Device,
+    mode: Mode,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    /// `None` only while a training step moves it through the optimiser.
+    model: Option<ZooModel>,
+    loss: CrossEntropyLoss,
+    optimizer: ModuleOptimizer,
+    /// The loss of the last training step, left on the device until asked for.
+    last_loss: Option<Tensor<1>>,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Forward multiply-accumulates per image.
+    pub macs_per_image: u64,
 }
 
-/// Records a step's time, and says on stderr when the first step ends (where a GPU backend
-/// compiles and tunes its kernels), so a run cut short by a timeout shows how far it got.
-fn log_step(case: &BenchCase, backend: BackendKind, timings: &mut Vec<f64>, started: Instant) {
-    timings.push(started.elapsed().as_secs_f64());
-    if timings.len() == 1 {
-        eprintln!(
-            "{} on {backend}: first step {:.2} s",
-            case.model, timings[0]
+impl Workload {
+    /// Builds `case` on `backend`, seeded, ready for `mode`.
+    pub fn new(case: &BenchCase, backend: BackendKind, mode: Mode) -> Result<Self, BenchError> {
+        let info = model_zoo::info(&case.model).map_err(|e| BenchError(e.to_string()))?;
+        let [channels, height, width] = case.input;
+        let options = ModelOptions::new()
+            .with_num_classes(Some(case.classes))
+            .with_in_channels(Some(channels))
+            .with_input_size(Some(height));
+        let plain = backend.device();
+        plain.seed(0);
+        let summary = model_zoo::summarize(
+            &info.build(&options, &plain),
+            &case.model,
+            case.input,
+            &plain,
         );
+        let device = match mode {
+            Mode::Infer => plain,
+            Mode::Train => plain.autodiff(),
+        };
+        let images = Tensor::<4>::random(
+            [case.batch, channels, height, width],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let labels: Vec<i64> = (0..case.batch).map(|i| (i % case.classes) as i64).collect();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [case.batch]), &device);
+        let model = info.build(&options, &device);
+        let model = match mode {
+            Mode::Infer => model.valid(),
+            Mode::Train => model,
+        };
+        Ok(Self {
+            loss: CrossEntropyLossConfig::new().init(&device),
+            optimizer: SgdConfig::new()
+                .with_momentum(Some(
+                    MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
+                ))
+                .init(),
+            device,
+            mode,
+            images,
+            labels,
+            model: Some(model),
+            last_loss: None,
+            params: summary.params,
+            macs_per_image: summary.macs,
+        })
+    }
+
+    /// One step (a forward pass, or forward, loss, backward and an optimiser step), ended by
+    /// `Device::sync` so that its time is the device's work and not just the queueing of it.
+    pub fn step(&mut self) -> Result<(), BenchError> {
+        let model = self
+            .model
+            .take()
+            .expect("a step always puts the model back");
+        match self.mode {
+            Mode::Infer => {
+                std::hint::black_box(model.forward(self.images.clone()));
+                self.model = Some(model);
+            }
+            Mode::Train => {
+                let loss = self
+                    .loss
+                    .forward(model.forward(self.images.clone()), self.labels.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                self.model = Some(self.optimizer.step(0.01, model, grads));
+                self.last_loss = Some(loss);
+            }
+        }
+        self.device
+            .sync()
+            .map_err(|e| BenchError(format!("the device failed: {e:?}")))
+    }
+
+    /// The loss of the last training step (read from the device now, outside any timing).
+    pub fn last_loss(&self) -> Option<f32> {
+        self.last_loss.clone().map(|loss| loss.into_scalar::<f32>())
     }
 }
 
-/// Measures one case on one backend.
+/// Measures one case on one backend: the first step alone (where a GPU backend compiles and
+/// tunes its kernels; said on stderr as it ends, so a run cut short by a timeout shows how far
+/// it got), `warmup` more steps, then the median of `steps` timed steps.
 pub fn measure(
     case: &BenchCase,
     backend: BackendKind,
@@ -193,59 +300,17 @@ pub fn measure(
     warmup: usize,
     steps: usize,
 ) -> Result<ModelBenchRow, BenchError> {
-    let info = model_zoo::info(&case.model).map_err(|e| BenchError(e.to_string()))?;
-    let [channels, height, width] = case.input;
-    let options = ModelOptions::new()
-        .with_num_classes(Some(case.classes))
-        .with_in_channels(Some(channels))
-        .with_input_size(Some(height));
-    let plain = backend.device();
-    plain.seed(0);
-    let summary = model_zoo::summarize(
-        &info.build(&options, &plain),
-        &case.model,
-        case.input,
-        &plain,
-    );
-    let device = match mode {
-        Mode::Infer => plain.clone(),
-        Mode::Train => plain.clone().autodiff(),
-    };
-    let images = Tensor::<4>::random(
-        [case.batch, channels, height, width],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let labels: Vec<i64> = (0..case.batch).map(|i| (i % case.classes) as i64).collect();
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [case.batch]), &device);
-    let model = info.build(&options, &device);
+    let mut workload = Workload::new(case, backend, mode)?;
     let mut timings = Vec::with_capacity(1 + warmup + steps);
-    match mode {
-        Mode::Infer => {
-            let model = model.valid();
-            for _ in 0..1 + warmup + steps {
-                let started = Instant::now();
-                std::hint::black_box(model.forward(images.clone()));
-                sync(&device)?;
-                log_step(case, backend, &mut timings, started);
-            }
-        }
-        Mode::Train => {
-            let loss_fn = CrossEntropyLossConfig::new().init(&device);
-            let mut optim = SgdConfig::new()
-                .with_momentum(Some(
-                    MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-                ))
-                .init();
-            let mut model = model;
-            for _ in 0..1 + warmup + steps {
-                let started = Instant::now();
-                let loss = loss_fn.forward(model.forward(images.clone()), labels.clone());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(0.01, model, grads);
-                sync(&device)?;
-                log_step(case, backend, &mut timings, started);
-            }
+    for _ in 0..1 + warmup + steps.max(1) {
+        let started = Instant::now();
+        workload.step()?;
+        timings.push(started.elapsed().as_secs_f64());
+        if timings.len() == 1 {
+            eprintln!(
+                "{} on {backend}: first step {:.2} s",
+                case.model, timings[0]
+            );
         }
     }
     let first_step_s = timings[0];
@@ -259,13 +324,14 @@ pub fn measure(
         mode,
         backend: backend.name().to_string(),
         variant: "fp32".into(),
-        params: summary.params,
-        macs_per_image: summary.macs,
+        params: workload.params,
+        macs_per_image: workload.macs_per_image,
         first_step_s,
         warmup_s,
         step_s,
         images_per_second,
-        gflops: 2.0 * (summary.macs * mode.macs_factor()) as f64 * images_per_second / 1e9,
+        gflops: 2.0 * (workload.macs_per_image * mode.macs_factor()) as f64 * images_per_second
+            / 1e9,
     })
 }
 
@@ -306,14 +372,7 @@ pub fn run_torch(
     let output = Command::new(python)
         .arg(torch_script())
         .args(["--cases", &cases_json])
-        .args([
-            "--mode",
-            if mode == Mode::Train {
-                "train"
-            } else {
-                "infer"
-            },
-        ])
+        .args(["--mode", mode.name()])
         .args(["--device", torch_device])
         .args(["--warmup", &warmup.to_string()])
         .args(["--steps", &steps.to_string()])

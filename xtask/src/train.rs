@@ -10,13 +10,6 @@ use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainContro
 use trainer::transfer::FreezePolicy;
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Backend {
-    Flex,
-    Ndarray,
-    Wgpu,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
 enum Optimizer {
     Sgd,
     Adam,
@@ -54,9 +47,9 @@ pub struct TrainArgs {
 /// Everything that shapes a training run, shared by `train` and the experiments.
 #[derive(Args)]
 pub struct TrainOptions {
-    /// Backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
-    backend: Backend,
+    /// Backend: flex, ndarray, wgpu (and cuda when built with `--features cuda`).
+    #[arg(long, default_value = "flex")]
+    backend: BackendKind,
     /// `embedded` (built in), `mnist`, `cifar10`, or an image folder.
     #[arg(long, default_value = "embedded")]
     dataset: String,
@@ -162,11 +155,7 @@ impl TrainOptions {
         let args = self;
         let defaults = TrainConfig::new(model);
         TrainConfig {
-            backend: match args.backend {
-                Backend::Flex => BackendKind::Flex,
-                Backend::Ndarray => BackendKind::Ndarray,
-                Backend::Wgpu => BackendKind::Wgpu,
-            },
+            backend: args.backend,
             dataset: args.dataset,
             data_dir: args.data_dir,
             epochs: args.epochs,
