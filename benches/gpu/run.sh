@@ -12,10 +12,13 @@
 #      without it.
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
-# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, wgpu.json.
+# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, wgpu.json, and
+# CubeCL's autotune and compilation logs of each pass (autotune-cold.log, …), which
+# benches/gpu/autotune_summary.py sums into log.txt: where the warm-up goes.
 set -u
 OUT=${OUT:-target/gpu-bench}
 mkdir -p "$OUT/rows"
+OUT=$(cd "$OUT" && pwd)
 DEADLINE=$((SECONDS + ${BUDGET_S:-500}))
 log() { echo "[+${SECONDS}s] $*" | tee -a "$OUT/log.txt"; }
 
@@ -31,12 +34,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
 rm -rf target/environment
 
-# What to run, each overridable: the models trained cold then warm, the models timed for
+# What to run, each overridable (an empty list runs nothing of that kind): the models trained cold then warm, the models timed for
 # inference, PyTorch's modes, and the per-process limits in seconds.
 MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
-WARM_MODELS=${WARM_MODELS:-$MODELS}
-INFER_MODELS=${INFER_MODELS:-resnet50}
-TORCH_MODES=${TORCH_MODES:-"train infer"}
+WARM_MODELS=${WARM_MODELS-$MODELS}
+INFER_MODELS=${INFER_MODELS-resnet50}
+TORCH_MODES=${TORCH_MODES-"train infer"}
 COLD_LIMIT=${COLD_LIMIT:-120}
 WARM_LIMIT=${WARM_LIMIT:-60}
 CASES=$($XTASK bench models --suite gpu --list)
@@ -45,6 +48,21 @@ for mode in $TORCH_MODES; do
     python3 benches/python/model_bench.py --cases "$CASES" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
         --warmup 3 --steps 10 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -1 >"$OUT/torch-$mode.json"
 done
+
+# Points CubeCL's autotune log (the winner and every candidate's time) and its compilation log
+# (one line per kernel compiled) at $OUT for one pass, through a cubecl.toml that CubeCL reads
+# from the working directory.
+cubecl_logs() {
+    cat >cubecl.toml <<TOML
+[autotune.logger]
+level = "minimal"
+file = "$OUT/autotune-$1.log"
+
+[compilation.logger]
+level = "basic"
+file = "$OUT/compilation-$1.log"
+TOML
+}
 
 # Runs one model on wgpu under a timeout no longer than the time left: pass, mode, model, limit.
 burn_case() {
@@ -62,10 +80,19 @@ burn_case() {
     log "exit $? after $pass $mode $model"
 }
 
+cubecl_logs cold
 for model in $MODELS; do burn_case cold train "$model" "$COLD_LIMIT"; done
 for model in $INFER_MODELS; do burn_case cold infer "$model" "$WARM_LIMIT"; done
 log "autotune cache after the cold pass: $(du -sh target/environment 2>&1 | cut -f1)"
+cubecl_logs warm
 for model in $WARM_MODELS; do burn_case warm train "$model" "$WARM_LIMIT"; done
+rm -f cubecl.toml
+for pass in cold warm; do
+    [ -f "$OUT/autotune-$pass.log" ] &&
+        python3 benches/gpu/autotune_summary.py "$OUT/autotune-$pass.log" | tee -a "$OUT/log.txt"
+    [ -f "$OUT/compilation-$pass.log" ] &&
+        log "$pass: $(grep -c 'Compiling kernel' "$OUT/compilation-$pass.log") kernels compiled"
+done
 
 python3 - "$OUT" <<'EOF'
 import glob, json, os, sys
