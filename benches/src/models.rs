@@ -218,15 +218,9 @@ impl Workload {
             .with_input_size(Some(height));
         let plain = backend.device();
         plain.seed(0);
-        let summary = model_zoo::summarize(
-            &info.build(&options, &plain),
-            &case.model,
-            case.input,
-            &plain,
-        );
         let device = match mode {
-            Mode::Infer => plain,
-            Mode::Train => plain.autodiff(),
+            Mode::Infer => plain.clone(),
+            Mode::Train => plain.clone().autodiff(),
         };
         let images = Tensor::<4>::random(
             [case.batch, channels, height, width],
@@ -235,9 +229,12 @@ impl Workload {
         );
         let labels: Vec<i64> = (0..case.batch).map(|i| (i % case.classes) as i64).collect();
         let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [case.batch]), &device);
+        // Built once: its eval-mode copy is what the summary walks and what inference runs.
         let model = info.build(&options, &device);
+        let valid = model.valid();
+        let summary = model_zoo::summarize(&valid, &case.model, case.input, &plain);
         let model = match mode {
-            Mode::Infer => model.valid(),
+            Mode::Infer => valid,
             Mode::Train => model,
         };
         Ok(Self {
