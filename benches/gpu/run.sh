@@ -4,15 +4,19 @@
 # python3 with PyTorch.
 #
 #   1. PyTorch's matrix (train, then inference): fp32, fp32 without TF32, bf16 channels-last.
-#   2. Burn on wgpu (Vulkan), one process per model, cold (no autotune cache yet), each under a
-#      timeout so one slow model cannot eat the others' time.
+#   2. Burn on wgpu (Vulkan), one process per model and backend, cold (no autotune cache yet),
+#      each under a timeout so one slow model cannot eat the others' time. BACKENDS names the
+#      backends (default `wgpu`). `vulkan` runs a second binary, .gpu/xtask-vulkan, built with
+#      `--features vulkan`: CubeCL's SPIR-V path, which also keeps compiled kernels in
+#      target/environment. (That feature turns SPIR-V on for `wgpu` too, so `wgpu` stays on the
+#      default binary: WGSL.)
 #   3. What time is left: the same models again with the autotune cache that step 2 wrote, to
 #      measure the warm-up with a warm cache. CubeCL keeps its autotune results in
 #      target/environment (burn's `persistence` feature, on in the trainer); step 2 starts
 #      without it.
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
-# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, wgpu.json, and
+# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json, and
 # CubeCL's autotune and compilation logs of each pass (autotune-cold.log, …), which
 # benches/gpu/autotune_summary.py sums into log.txt: where the warm-up goes.
 set -u
@@ -28,8 +32,9 @@ if compgen -G ".gl/*.deb" >/dev/null; then
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
-[ -f .gpu/xtask.gz ] && gunzip -kf .gpu/xtask.gz
+for f in .gpu/*.gz; do [ -f "$f" ] && gunzip -kf "$f"; done
 XTASK=${XTASK:-.gpu/xtask}
+XTASK_VULKAN=${XTASK_VULKAN:-.gpu/xtask-vulkan}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
 log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
 rm -rf target/environment
@@ -40,6 +45,7 @@ MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
 WARM_MODELS=${WARM_MODELS-$MODELS}
 INFER_MODELS=${INFER_MODELS-resnet50}
 TORCH_MODES=${TORCH_MODES-"train infer"}
+BACKENDS=${BACKENDS:-wgpu}
 COLD_LIMIT=${COLD_LIMIT:-120}
 WARM_LIMIT=${WARM_LIMIT:-60}
 CASES=$($XTASK bench models --suite gpu --list)
@@ -51,9 +57,12 @@ done
 
 # Points CubeCL's autotune log (the winner and every candidate's time) and its compilation log
 # (one line per kernel compiled) at $OUT for one pass, through a cubecl.toml that CubeCL reads
-# from the working directory.
+# from the working directory, and turns on its compiled-kernel cache (used by the SPIR-V path).
 cubecl_logs() {
     cat >cubecl.toml <<TOML
+[compilation]
+cache = true
+
 [autotune.logger]
 level = "minimal"
 file = "$OUT/autotune-$1.log"
@@ -64,20 +73,25 @@ file = "$OUT/compilation-$1.log"
 TOML
 }
 
-# Runs one model on wgpu under a timeout no longer than the time left: pass, mode, model, limit.
+# Runs one model on each of $BACKENDS, each under a timeout no longer than the time left: pass,
+# mode, model, limit.
 burn_case() {
-    local pass=$1 mode=$2 model=$3 limit=$4
-    local left=$((DEADLINE - SECONDS))
-    if [ "$left" -lt 15 ]; then
-        log "no time left for $pass $mode $model"
-        return
-    fi
-    [ "$limit" -gt "$left" ] && limit=$left
-    log "wgpu $pass $mode $model (limit ${limit}s)"
-    timeout "$limit" "$XTASK" bench models --suite gpu --models "$model" --backends wgpu \
-        --mode "$mode" --warmup 3 --steps 10 --torch-json "$OUT/torch-$mode.json" \
-        --json "$OUT/rows/$pass-$mode-$model.json" >>"$OUT/log.txt" 2>&1
-    log "exit $? after $pass $mode $model"
+    local pass=$1 mode=$2 model=$3 limit=$4 backend left binary
+    for backend in $BACKENDS; do
+        binary=$XTASK
+        [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
+        left=$((DEADLINE - SECONDS))
+        if [ "$left" -lt 15 ]; then
+            log "no time left for $pass $mode $model on $backend"
+            return
+        fi
+        [ "$limit" -gt "$left" ] && limit=$left
+        log "$backend $pass $mode $model (limit ${limit}s)"
+        timeout "$limit" "$binary" bench models --suite gpu --models "$model" --backends "$backend" \
+            --mode "$mode" --warmup 3 --steps 10 --torch-json "$OUT/torch-$mode.json" \
+            --json "$OUT/rows/$pass-$mode-$model-$backend.json" >>"$OUT/log.txt" 2>&1
+        log "exit $? after $backend $pass $mode $model"
+    done
 }
 
 cubecl_logs cold
@@ -103,8 +117,8 @@ for path in sorted(glob.glob(os.path.join(out, "rows", "*.json"))):
     for row in json.load(open(path))["rows"]:
         row["pass"] = pass_name
         rows.append(row)
-json.dump(rows, open(os.path.join(out, "wgpu.json"), "w"), indent=1)
-print(f"{len(rows)} wgpu rows")
+json.dump(rows, open(os.path.join(out, "burn.json"), "w"), indent=1)
+print(f"{len(rows)} Burn rows")
 EOF
 rm -rf "$OUT/rows"
 log "done"

@@ -135,7 +135,7 @@ pub struct ModelBenchRow {
     pub input: [usize; 3],
     /// `infer` or `train`.
     pub mode: Mode,
-    /// `flex`, `ndarray`, `wgpu`, or `torch-cpu` / `torch-cuda`.
+    /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
     /// `fp32` for Burn; PyTorch adds `fp32-no-tf32` and `bf16-channels-last` on a GPU.
     pub variant: String,

@@ -15,6 +15,11 @@ pub enum BackendKind {
     Ndarray,
     /// wgpu: Vulkan, Metal, DX12 or GL, whichever the machine has.
     Wgpu,
+    /// wgpu pinned to Vulkan, whose kernels CubeCL compiles to SPIR-V instead of WGSL (the
+    /// `vulkan` feature): the path with cooperative-matrix (tensor core) kernels and a compiled-kernel
+    /// cache on disk.
+    #[cfg(feature = "vulkan")]
+    Vulkan,
     /// NVIDIA GPUs through CUDA (the `cuda` feature; see the README for what its build needs).
     #[cfg(feature = "cuda")]
     Cuda,
@@ -22,14 +27,13 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend compiled in, in the order benchmarks list them.
-    #[cfg(not(feature = "cuda"))]
-    pub const ALL: &[BackendKind] = &[BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
-    /// Every backend compiled in, in the order benchmarks list them.
-    #[cfg(feature = "cuda")]
     pub const ALL: &[BackendKind] = &[
         BackendKind::Flex,
         BackendKind::Ndarray,
         BackendKind::Wgpu,
+        #[cfg(feature = "vulkan")]
+        BackendKind::Vulkan,
+        #[cfg(feature = "cuda")]
         BackendKind::Cuda,
     ];
 
@@ -40,6 +44,8 @@ impl BackendKind {
             BackendKind::Flex => Device::flex(),
             BackendKind::Ndarray => Device::ndarray(),
             BackendKind::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
+            #[cfg(feature = "vulkan")]
+            BackendKind::Vulkan => Device::vulkan(DeviceKind::DefaultDevice),
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => Device::cuda(0),
         }
@@ -51,6 +57,8 @@ impl BackendKind {
         match self {
             BackendKind::Flex | BackendKind::Ndarray => false,
             BackendKind::Wgpu => true,
+            #[cfg(feature = "vulkan")]
+            BackendKind::Vulkan => true,
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => true,
         }
@@ -62,6 +70,8 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            #[cfg(feature = "vulkan")]
+            BackendKind::Vulkan => "vulkan",
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => "cuda",
         }

@@ -51,8 +51,8 @@ pub struct ModelBenchArgs {
     /// Only these models of the suite (comma-separated).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
-    /// Burn backends (comma-separated): flex, ndarray, wgpu (and cuda when built with
-    /// `--features cuda`).
+    /// Burn backends (comma-separated): flex, ndarray, wgpu (vulkan and cuda when built with
+    /// `--features vulkan` / `cuda`).
     #[arg(long, value_delimiter = ',', default_value = "flex")]
     backends: Vec<BackendKind>,
     /// `infer` or `train` (`bench train` always trains).

@@ -47,7 +47,7 @@ pub struct TrainArgs {
 /// Everything that shapes a training run, shared by `train` and the experiments.
 #[derive(Args)]
 pub struct TrainOptions {
-    /// Backend: flex, ndarray, wgpu (and cuda when built with `--features cuda`).
+    /// Backend: flex, ndarray, wgpu (vulkan and cuda when built with `--features vulkan` / `cuda`).
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
     /// `embedded` (built in), `mnist`, `cifar10`, or an image folder.
