@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU half of benches/RESULTS.md in one call on a lent NVIDIA machine, which builds nothing:
-# it runs the release xtask built elsewhere (.gpu/xtask or .gpu/xtask.gz) and the machine's own
-# python3 with PyTorch.
+# it runs the release xtask built elsewhere (benches/gpu/pack.sh writes .gpu/xtask.xz and
+# .gpu/xtask-vulkan.xz; plain or .gz binaries work too) and the machine's own python3 with PyTorch.
 #
 #   1. PyTorch's matrix (train, then inference): fp32, fp32 without TF32, bf16 channels-last.
 #   2. Burn on wgpu (Vulkan), one process per model and backend, cold (no autotune cache yet),
@@ -33,6 +33,7 @@ fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 for f in .gpu/*.gz; do [ -f "$f" ] && gunzip -kf "$f"; done
+for f in .gpu/*.xz; do [ -f "$f" ] && xz -dkf "$f"; done
 XTASK=${XTASK:-.gpu/xtask}
 XTASK_VULKAN=${XTASK_VULKAN:-.gpu/xtask-vulkan}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
