@@ -216,7 +216,7 @@ impl Workload {
             .with_num_classes(Some(case.classes))
             .with_in_channels(Some(channels))
             .with_input_size(Some(height));
-        let plain = backend.device();
+        let plain = backend.open().map_err(|e| BenchError(e.to_string()))?;
         plain.seed(0);
         let device = match mode {
             Mode::Infer => plain.clone(),

@@ -1,7 +1,9 @@
 //! The backend, chosen at run time: one code path for every device.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,19 @@ impl BackendKind {
         }
     }
 
+    /// The device of this backend, started. A GPU backend opens its adapter here, with one tiny
+    /// tensor read back, so a machine without the driver or adapter gets an error naming the
+    /// backend instead of a panic in CubeCL's device thread halfway through a run.
+    pub fn open(self) -> Result<Device, BackendUnavailable> {
+        let device = self.device();
+        if self.is_gpu() {
+            start_or_explain(self, || {
+                Tensor::<1>::zeros([1], &device).into_data();
+            })?;
+        }
+        Ok(device)
+    }
+
     /// Whether the backend runs on a GPU (benchmarks size their cases by it). wgpu counts even
     /// where its only adapter is a software rasteriser.
     pub fn is_gpu(self) -> bool {
@@ -82,6 +97,67 @@ impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// A backend compiled in that could not start on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendUnavailable {
+    /// The backend.
+    pub backend: BackendKind,
+    /// What its runtime said (CubeCL reports a missing adapter by panicking in its device thread).
+    pub reason: String,
+}
+
+impl fmt::Display for BackendUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "backend '{}' could not start on this machine: {} (is its GPU driver installed? \
+             `--backend flex` runs on the CPU)",
+            self.backend, self.reason
+        )
+    }
+}
+
+impl std::error::Error for BackendUnavailable {}
+
+/// Runs `start` with panics caught and their messages collected: CubeCL fails to find an
+/// adapter by panicking in its device thread, and then the waiting caller panics on the closed
+/// channel. The first message names the cause. The process's panic hook is swapped out only for
+/// the call (one start at a time), so nothing is printed for a failure that becomes an error.
+fn start_or_explain(backend: BackendKind, start: impl FnOnce()) -> Result<(), BackendUnavailable> {
+    static ONE_START_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _guard = ONE_START_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let collected = Arc::clone(&messages);
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        if let Ok(mut messages) = collected.lock() {
+            messages.push(message);
+        }
+    }));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(start));
+    panic::set_hook(previous_hook);
+    outcome.map_err(|_| {
+        let messages = messages
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        BackendUnavailable {
+            backend,
+            reason: messages
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "its runtime panicked".to_string()),
+        }
+    })
 }
 
 /// A backend name that is not one of [`BackendKind::ALL`].
@@ -130,5 +206,33 @@ mod tests {
                 .starts_with("unknown backend 'tpu' (expected one of: flex, ndarray, wgpu"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_backend_that_fails_to_start_is_an_error_with_its_first_panic_message() {
+        let error = start_or_explain(BackendKind::Wgpu, || {
+            let worker = std::thread::spawn(|| panic!("no adapter found on the requested API"));
+            assert!(worker.join().is_err());
+            panic!("called `Result::unwrap()` on an `Err` value: RecvError");
+        })
+        .unwrap_err();
+        assert_eq!(error.backend, BackendKind::Wgpu);
+        assert_eq!(error.reason, "no adapter found on the requested API");
+        assert!(
+            error
+                .to_string()
+                .starts_with("backend 'wgpu' could not start on this machine: no adapter found"),
+            "{error}"
+        );
+        assert!(start_or_explain(BackendKind::Wgpu, || {}).is_ok());
+    }
+
+    #[test]
+    fn cpu_backends_open_without_a_probe() {
+        for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+            let device = backend.open().expect("CPU backends always start");
+            let values = Tensor::<1>::ones([3], &device).into_data();
+            assert_eq!(values.try_to_vec::<f32>().unwrap(), vec![1.0; 3]);
+        }
     }
 }

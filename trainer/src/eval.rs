@@ -89,7 +89,7 @@ impl LoadedRun {
 pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
     let config = load_config(run)?;
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
-    let device = config.backend.device();
+    let device = config.backend.open()?;
     let Setup {
         model,
         test,
@@ -224,7 +224,7 @@ pub fn predict_with_weights(
     backend: crate::BackendKind,
 ) -> Result<Vec<Prediction>, TrainError> {
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
-    let device = backend.device();
+    let device = backend.open()?;
     let fresh = info.build(options, &device);
     let is_burnpack = weights.extension().is_some_and(|e| e == "bpk");
     let zoo = if is_burnpack {

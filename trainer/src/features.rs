@@ -138,7 +138,7 @@ pub fn cached_features(
     preprocessing: &str,
     dir: &Path,
 ) -> Result<(DataLoader, PathBuf, bool), TrainError> {
-    let device = config.backend.device();
+    let device = config.backend.open()?;
     let stem = dir.join(cache_key(config, preprocessing)?);
     let (cache, reused) = if stem.with_extension("json").is_file() {
         (read(&stem)?, true)

@@ -17,5 +17,5 @@ pub mod train;
 pub mod transfer;
 
 pub use data;
-pub use device::BackendKind;
+pub use device::{BackendKind, BackendUnavailable};
 pub use model_zoo;

@@ -59,7 +59,7 @@ pub fn compare(dir: &Path, model: &str, backend: BackendKind) -> Result<ParityRo
         .map_err(|e| TrainError::Config(format!("{}: {e}", json_path.display())))?;
     let record: Record = serde_json::from_str(&text)
         .map_err(|e| TrainError::Config(format!("{}: {e}", json_path.display())))?;
-    let device = backend.device();
+    let device = backend.open()?;
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
     let weights: PathBuf = dir.join(format!("{model}.pth"));
     let zoo = load_weights(

@@ -1,6 +1,6 @@
 //! The training loop: any zoo model on any dataset source, on the backend chosen at run time.
 //!
-//! One code path for every backend: batches and model live on `backend.device().autodiff()`
+//! One code path for every backend: batches and model live on `backend.open()?.autodiff()`
 //! while training and on the plain device for evaluation. Every run writes `config.json`,
 //! `metrics.csv` (a row per epoch and split), `curves.png`, burnpack weights (`last.bpk`,
 //! `best.bpk` by validation accuracy) and a checkpoint to resume from (`checkpoint.json` naming
@@ -33,7 +33,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model_zoo::{Classifier, ModelOptions, TrainOutput, UnknownModel, ZooModel};
 use serde::{Deserialize, Serialize};
 
-use crate::BackendKind;
+use crate::{BackendKind, BackendUnavailable};
+
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
 pub use crate::schedule::Schedule;
@@ -292,6 +293,8 @@ pub enum TrainError {
     Data(DataError),
     /// Writing the run's files.
     Write(WriteError),
+    /// The backend could not start on this machine.
+    Backend(BackendUnavailable),
     /// The loss stopped being finite; the last good checkpoint is kept.
     Diverged {
         /// Epoch (1-based).
@@ -310,6 +313,7 @@ impl fmt::Display for TrainError {
             Self::Model(error) => error.fmt(f),
             Self::Data(error) => error.fmt(f),
             Self::Write(error) => error.fmt(f),
+            Self::Backend(error) => error.fmt(f),
             Self::Diverged { epoch, step, loss } => write!(
                 f,
                 "the loss became {loss} at epoch {epoch}, step {step}: stopped; the last good \
@@ -320,6 +324,12 @@ impl fmt::Display for TrainError {
 }
 
 impl std::error::Error for TrainError {}
+
+impl From<BackendUnavailable> for TrainError {
+    fn from(error: BackendUnavailable) -> Self {
+        Self::Backend(error)
+    }
+}
 
 impl From<DataError> for TrainError {
     fn from(error: DataError) -> Self {
@@ -440,7 +450,7 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
 
 /// Optimiser steps in one epoch of `config` (its training images over the batch size).
 pub fn steps_per_epoch(config: &TrainConfig) -> Result<usize, TrainError> {
-    Ok(setup(config, &config.backend.device())?
+    Ok(setup(config, &config.backend.open()?)?
         .train
         .batches_per_epoch())
 }
@@ -830,7 +840,7 @@ fn run(
     control: &TrainControl,
     resumed: Option<Checkpoint>,
 ) -> Result<TrainReport, TrainError> {
-    let device = config.backend.device();
+    let device = config.backend.open()?;
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
     let Setup {

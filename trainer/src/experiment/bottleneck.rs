@@ -162,7 +162,7 @@ pub fn run(experiment: &BottleneckExperiment) -> Result<BottleneckReport, TrainE
     start(&experiment.out, experiment)?;
     let mut rows = Vec::new();
     for &backend in &experiment.backends {
-        let device = backend.device();
+        let device = backend.open()?;
         device.seed(0);
         let input = Tensor::<4>::random(
             [experiment.batch_size, 192, 28, 28],
