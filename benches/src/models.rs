@@ -303,11 +303,22 @@ pub fn measure(
         let started = Instant::now();
         workload.step()?;
         timings.push(started.elapsed().as_secs_f64());
-        if timings.len() == 1 {
-            eprintln!(
+        // Each step until the timed ones, as it ends: where a run cut short by a timeout
+        // spent its warm-up (tuning and compiling can go on past the first step).
+        match timings.len() {
+            1 => eprintln!(
                 "{} on {backend}: first step {:.2} s",
                 case.model, timings[0]
-            );
+            ),
+            n if n <= 1 + warmup => {
+                eprintln!(
+                    "{} on {backend}: warm-up step {} {:.2} s",
+                    case.model,
+                    n - 1,
+                    timings[n - 1]
+                )
+            }
+            _ => {}
         }
     }
     let first_step_s = timings[0];
