@@ -52,7 +52,7 @@ WARM_LIMIT=${WARM_LIMIT:-60}
 CASES=$($XTASK bench models --suite gpu --list)
 for mode in $TORCH_MODES; do
     log "PyTorch $mode"
-    python3 benches/python/model_bench.py --cases "$CASES" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
+    python3 benches/python/torch_bench.py --cases "$CASES" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
         --warmup 3 --steps 10 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -1 >"$OUT/torch-$mode.json"
 done
 

@@ -1,6 +1,6 @@
 //! `cargo xtask bench models` and `cargo xtask bench train`: images/s of zoo models for
 //! inference and for a training step (forward, cross-entropy, backward, SGD step) on each
-//! backend, beside the same models in PyTorch (`benches/python/model_bench.py`) on the same
+//! backend, beside the same models in PyTorch (`benches/python/torch_bench.py`) on the same
 //! machine, with the ratio and the arithmetic rate reached.
 //!
 //! Each measurement: a first step timed alone (kernel compilation and autotuning on a GPU), more
@@ -359,15 +359,15 @@ pub struct TorchResults {
 }
 
 fn torch_script() -> PathBuf {
-    let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/model_bench.py");
+    let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/torch_bench.py");
     if beside_sources.is_file() {
         beside_sources
     } else {
-        PathBuf::from("benches/python/model_bench.py")
+        PathBuf::from("benches/python/torch_bench.py")
     }
 }
 
-/// Runs `benches/python/model_bench.py` with `python` on the same cases.
+/// Runs `benches/python/torch_bench.py` with `python` on the same cases.
 pub fn run_torch(
     python: &Path,
     cases: &[BenchCase],

@@ -70,7 +70,7 @@ pub struct ModelBenchArgs {
     /// PyTorch's device: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     torch_device: String,
-    /// Read PyTorch's results from this file (written by benches/python/model_bench.py) instead
+    /// Read PyTorch's results from this file (written by benches/python/torch_bench.py) instead
     /// of running it.
     #[arg(long)]
     torch_json: Option<PathBuf>,
@@ -80,7 +80,7 @@ pub struct ModelBenchArgs {
     /// Also write the joined rows as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Print the chosen cases as JSON (the input of benches/python/model_bench.py) and exit.
+    /// Print the chosen cases as JSON (the input of benches/python/torch_bench.py) and exit.
     #[arg(long)]
     list: bool,
 }
