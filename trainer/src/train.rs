@@ -33,13 +33,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model_zoo::{Classifier, ModelOptions, TrainOutput, UnknownModel, ZooModel};
 use serde::{Deserialize, Serialize};
 
-use crate::{BackendKind, BackendUnavailable};
-
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
 use crate::transfer::{FreezePolicy, freeze, pretrained};
+use crate::{BackendKind, BackendUnavailable};
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
