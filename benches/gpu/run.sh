@@ -3,22 +3,21 @@
 # it runs the release xtask built elsewhere (benches/gpu/pack.sh writes .gpu/xtask.xz and
 # .gpu/xtask-vulkan.xz; plain or .gz binaries work too) and the machine's own python3 with PyTorch.
 #
-#   1. PyTorch's matrix (train, then inference): fp32, fp32 without TF32, bf16 channels-last.
-#   2. Burn on wgpu (Vulkan), one process per model and backend, cold (no autotune cache yet),
-#      each under a timeout so one slow model cannot eat the others' time. BACKENDS names the
-#      backends (default `wgpu`). `vulkan` runs a second binary, .gpu/xtask-vulkan, built with
-#      `--features vulkan`: CubeCL's SPIR-V path, which also keeps compiled kernels in
-#      target/environment. (That feature turns SPIR-V on for `wgpu` too, so `wgpu` stays on the
-#      default binary: WGSL.)
-#   3. What time is left: the same models again with the autotune cache that step 2 wrote, to
-#      measure the warm-up with a warm cache. CubeCL keeps its autotune results in
-#      target/environment (burn's `persistence` feature, on in the trainer); step 2 starts
-#      without it.
+#   1. PyTorch's matrix for the models named (train, then inference): fp32, fp32 without TF32,
+#      bf16 channels-last.
+#   2. Burn, each model and backend in its own process, work folder and autotune cache, under a
+#      timeout: first cold (empty cache), all at once, then warm (a second process that finds
+#      the cache the first one wrote), one at a time: the tuned steady state and the
+#      warm-cache warm-up. BACKENDS names the backends (default `wgpu`). `vulkan` runs a
+#      second binary, .gpu/xtask-vulkan, built with `--features vulkan`: CubeCL's SPIR-V path,
+#      which also keeps compiled kernels on disk. (That feature turns SPIR-V on for `wgpu` too,
+#      so `wgpu` stays on the default binary: WGSL.) CubeCL keeps its autotune results in
+#      target/environment (burn's `persistence` feature, on in the trainer).
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
 # (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json, and
-# CubeCL's autotune and compilation logs of each pass (autotune-cold.log, …), which
-# benches/gpu/autotune_summary.py sums into log.txt: where the warm-up goes.
+# logs.tar.gz: CubeCL's autotune and compilation logs of each process, which
+# benches/gpu/autotune_summary.py sums into log.txt (where the warm-up goes).
 set -u
 OUT=${OUT:-target/gpu-bench}
 mkdir -p "$OUT/rows"
@@ -32,82 +31,116 @@ if compgen -G ".gl/*.deb" >/dev/null; then
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+# Unpacks the carried binaries; Python's lzma where the machine has no xz.
 for f in .gpu/*.gz; do [ -f "$f" ] && gunzip -kf "$f"; done
-for f in .gpu/*.xz; do [ -f "$f" ] && xz -dkf "$f"; done
-XTASK=${XTASK:-.gpu/xtask}
-XTASK_VULKAN=${XTASK_VULKAN:-.gpu/xtask-vulkan}
+for f in .gpu/*.xz; do
+    [ -f "$f" ] || continue
+    xz -dkf "$f" 2>/dev/null ||
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$f"
+    chmod +x "${f%.xz}"
+done
+XTASK=$(realpath "${XTASK:-.gpu/xtask}")
+XTASK_VULKAN=$(realpath -m "${XTASK_VULKAN:-.gpu/xtask-vulkan}")
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
 log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
-rm -rf target/environment
 
-# What to run, each overridable (an empty list runs nothing of that kind): the models trained cold then warm, the models timed for
-# inference, PyTorch's modes, and the per-process limits in seconds.
+# What to run, each overridable (an empty list runs nothing of that kind): the models trained
+# (cold, then warm), the models timed for inference (warm), PyTorch's modes, and the
+# per-process limits in seconds.
 MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
-WARM_MODELS=${WARM_MODELS-$MODELS}
 INFER_MODELS=${INFER_MODELS-resnet50}
 TORCH_MODES=${TORCH_MODES-"train infer"}
 BACKENDS=${BACKENDS:-wgpu}
 COLD_LIMIT=${COLD_LIMIT:-120}
 WARM_LIMIT=${WARM_LIMIT:-60}
-CASES=$($XTASK bench models --suite gpu --list)
 for mode in $TORCH_MODES; do
+    models=$MODELS
+    [ "$mode" = infer ] && models=$INFER_MODELS
+    [ -z "$models" ] && continue
+    cases=$($XTASK bench models --suite gpu --models "$(echo $models | tr ' ' ,)" --list)
     log "PyTorch $mode"
-    python3 benches/python/torch_bench.py --cases "$CASES" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
+    python3 benches/python/torch_bench.py --cases "$cases" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
         --warmup 3 --steps 10 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -1 >"$OUT/torch-$mode.json"
 done
 
-# Points CubeCL's autotune log (the winner and every candidate's time) and its compilation log
-# (one line per kernel compiled) at $OUT for one pass, through a cubecl.toml that CubeCL reads
-# from the working directory, and turns on its compiled-kernel cache (used by the SPIR-V path).
+# Each model and backend gets its own work folder holding an empty Cargo.toml, so CubeCL keeps
+# its autotune cache (and, on the SPIR-V path, its compiled kernels) in that folder's
+# target/environment, apart from the others', and a cubecl.toml that points CubeCL's autotune
+# log (the winner and every candidate's time) and compilation log (one line per kernel) at
+# $OUT/logs for one process and turns on the compiled-kernel cache.
+WORK=/tmp/cnn-zoo-gpu-bench
+rm -rf "$WORK"
+mkdir -p "$OUT/logs"
+workdir() {
+    local dir=$WORK/$1-$2
+    mkdir -p "$dir"
+    touch "$dir/Cargo.toml"
+    echo "$dir"
+}
 cubecl_logs() {
-    cat >cubecl.toml <<TOML
+    cat >"$1/cubecl.toml" <<TOML
 [compilation]
 cache = true
 
 [autotune.logger]
 level = "minimal"
-file = "$OUT/autotune-$1.log"
+file = "$OUT/logs/autotune-$2.log"
 
 [compilation.logger]
 level = "basic"
-file = "$OUT/compilation-$1.log"
+file = "$OUT/logs/compilation-$2.log"
 TOML
 }
 
-# Runs one model on each of $BACKENDS, each under a timeout no longer than the time left: pass,
-# mode, model, limit.
+# Runs one model on one backend in its work folder under a timeout no longer than the time
+# left, its output in $OUT/logs/<name>.txt: pass, mode, model, backend, limit.
 burn_case() {
-    local pass=$1 mode=$2 model=$3 limit=$4 backend left binary
-    for backend in $BACKENDS; do
-        binary=$XTASK
-        [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
-        left=$((DEADLINE - SECONDS))
-        if [ "$left" -lt 15 ]; then
-            log "no time left for $pass $mode $model on $backend"
-            return
-        fi
-        [ "$limit" -gt "$left" ] && limit=$left
-        log "$backend $pass $mode $model (limit ${limit}s)"
-        timeout "$limit" "$binary" bench models --suite gpu --models "$model" --backends "$backend" \
-            --mode "$mode" --warmup 3 --steps 10 --torch-json "$OUT/torch-$mode.json" \
-            --json "$OUT/rows/$pass-$mode-$model-$backend.json" >>"$OUT/log.txt" 2>&1
-        log "exit $? after $backend $pass $mode $model"
-    done
+    local pass=$1 mode=$2 model=$3 backend=$4 limit=$5 left binary=$XTASK dir
+    local name=$pass-$mode-$model-$backend
+    [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
+    left=$((DEADLINE - SECONDS))
+    if [ "$left" -lt 15 ]; then
+        log "no time left for $name"
+        return
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
+    local torch=(--torch-json "$OUT/torch-$mode.json")
+    [ -s "$OUT/torch-$mode.json" ] || torch=(--no-torch)
+    dir=$(workdir "$model" "$backend")
+    cubecl_logs "$dir" "$name"
+    log "$name (limit ${limit}s)"
+    (cd "$dir" && timeout "$limit" "$binary" bench models --suite gpu --models "$model" \
+        --backends "$backend" --mode "$mode" --warmup 3 --steps 10 "${torch[@]}" \
+        --json "$OUT/rows/$name.json" >"$OUT/logs/$name.txt" 2>&1)
+    log "exit $? after $name"
 }
 
-cubecl_logs cold
-for model in $MODELS; do burn_case cold train "$model" "$COLD_LIMIT"; done
-for model in $INFER_MODELS; do burn_case cold infer "$model" "$WARM_LIMIT"; done
-log "autotune cache after the cold pass: $(du -sh target/environment 2>&1 | cut -f1)"
-cubecl_logs warm
-for model in $WARM_MODELS; do burn_case warm train "$model" "$WARM_LIMIT"; done
-rm -f cubecl.toml
-for pass in cold warm; do
-    [ -f "$OUT/autotune-$pass.log" ] &&
-        python3 benches/gpu/autotune_summary.py "$OUT/autotune-$pass.log" | tee -a "$OUT/log.txt"
-    [ -f "$OUT/compilation-$pass.log" ] &&
-        log "$pass: $(grep -c 'Compiling kernel' "$OUT/compilation-$pass.log") kernels compiled"
+# Cold: every model and backend at once (tuning is mostly compiling candidate kernels on the
+# CPU, 16 cores here), so one slow model cannot starve the rest; their first-step times are
+# therefore taken with the others running. Warm: one process at a time, each finding the cache
+# its cold run wrote: the warm-cache warm-up and the steady state, measured alone.
+for backend in $BACKENDS; do
+    for model in $MODELS; do burn_case cold train "$model" "$backend" "$COLD_LIMIT" & done
 done
+wait
+for backend in $BACKENDS; do
+    for model in $MODELS; do
+        log "autotune cache of $model on $backend: $(du -sh "$WORK/$model-$backend/target/environment" 2>&1 | cut -f1)"
+        burn_case warm train "$model" "$backend" "$WARM_LIMIT"
+    done
+    for model in $INFER_MODELS; do burn_case warm infer "$model" "$backend" "$WARM_LIMIT"; done
+done
+for file in "$OUT"/logs/*.txt; do
+    echo "== $(basename "$file" .txt)" >>"$OUT/log.txt"
+    cat "$file" >>"$OUT/log.txt"
+done
+for file in "$OUT"/logs/autotune-*.log; do
+    [ -f "$file" ] || continue
+    log "$(basename "$file" .log | sed 's/^autotune-//'): $(grep -c 'Compiling kernel' \
+        "${file/autotune-/compilation-}" 2>/dev/null) kernels compiled"
+    python3 benches/gpu/autotune_summary.py "$file" --top 5 | tee -a "$OUT/log.txt"
+done
+tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$OUT/logs"
 
 python3 - "$OUT" <<'EOF'
 import glob, json, os, sys
