@@ -45,7 +45,7 @@ fn zoo(c: &mut Criterion) {
                 let mut workload = None;
                 group.bench_function(&id, |bencher| {
                     let workload = workload.get_or_insert_with(|| {
-                        Workload::new(&case, backend, mode, None)
+                        Workload::new(&case, backend, mode)
                             .unwrap_or_else(|error| panic!("{id}: {error}"))
                     });
                     bencher.iter_custom(|iterations| {

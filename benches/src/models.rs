@@ -17,7 +17,6 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use model_zoo::blocks::{ConvLowering, conv_lowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
@@ -138,8 +137,7 @@ pub struct ModelBenchRow {
     pub mode: Mode,
     /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
-    /// `fp32` for Burn (`fp32-gemm-conv` with convolutions lowered to matrix products); PyTorch
-    /// adds `fp32-no-tf32` and `bf16-channels-last` on a GPU.
+    /// `fp32` for Burn; PyTorch adds `fp32-no-tf32` and `bf16-channels-last` on a GPU.
     pub variant: String,
     /// Trainable parameters (checks that both sides built the same network).
     pub params: usize,
@@ -170,9 +168,6 @@ pub struct ModelBenchConfig {
     pub warmup: usize,
     /// Timed steps (the median is reported).
     pub steps: usize,
-    /// How convolutions are computed; `None`: each backend's choice
-    /// ([`BackendKind::conv_lowering`]).
-    pub conv: Option<ConvLowering>,
 }
 
 /// Why a measurement failed.
@@ -213,14 +208,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Builds `case` on `backend`, seeded, ready for `mode`, its convolutions computed as
-    /// `conv` says (`None`: the backend's choice).
-    pub fn new(
-        case: &BenchCase,
-        backend: BackendKind,
-        mode: Mode,
-        conv: Option<ConvLowering>,
-    ) -> Result<Self, BenchError> {
+    /// Builds `case` on `backend`, seeded, ready for `mode`.
+    pub fn new(case: &BenchCase, backend: BackendKind, mode: Mode) -> Result<Self, BenchError> {
         let info = model_zoo::info(&case.model).map_err(|e| BenchError(e.to_string()))?;
         let [channels, height, width] = case.input;
         let options = ModelOptions::new()
@@ -228,9 +217,6 @@ impl Workload {
             .with_in_channels(Some(channels))
             .with_input_size(Some(height));
         let plain = backend.open().map_err(|e| BenchError(e.to_string()))?;
-        if let Some(conv) = conv {
-            set_conv_lowering(conv);
-        }
         plain.seed(0);
         let device = match mode {
             Mode::Infer => plain.clone(),
@@ -310,9 +296,8 @@ pub fn measure(
     mode: Mode,
     warmup: usize,
     steps: usize,
-    conv: Option<ConvLowering>,
 ) -> Result<ModelBenchRow, BenchError> {
-    let mut workload = Workload::new(case, backend, mode, conv)?;
+    let mut workload = Workload::new(case, backend, mode)?;
     let mut timings = Vec::with_capacity(1 + warmup + steps);
     for _ in 0..1 + warmup + steps.max(1) {
         let started = Instant::now();
@@ -346,10 +331,7 @@ pub fn measure(
         input: case.input,
         mode,
         backend: backend.name().to_string(),
-        variant: match conv_lowering() {
-            ConvLowering::Native => "fp32".into(),
-            lowering => format!("fp32-{lowering}-conv"),
-        },
+        variant: "fp32".into(),
         params: workload.params,
         macs_per_image: workload.macs_per_image,
         first_step_s,
@@ -429,14 +411,7 @@ pub fn run(config: &ModelBenchConfig) -> Vec<Result<ModelBenchRow, (BenchCase, B
     let mut rows = Vec::new();
     for case in &config.cases {
         for &backend in &config.backends {
-            let row = measure(
-                case,
-                backend,
-                config.mode,
-                config.warmup,
-                config.steps,
-                config.conv,
-            );
+            let row = measure(case, backend, config.mode, config.warmup, config.steps);
             match &row {
                 Ok(row) => eprintln!(
                     "{} b{} {backend}: {:.1} images/s (first step {:.2} s)",
@@ -509,10 +484,7 @@ pub fn table(joined: &[JoinedRow], torch: &TorchResults) -> String {
             ours.model,
             ours.mode,
             ours.batch,
-            match ours.variant.as_str() {
-                "fp32" => ours.backend.clone(),
-                variant => format!("{} ({variant})", ours.backend),
-            },
+            ours.backend,
             ours.images_per_second,
             row.pytorch_images_per_second
                 .map_or("—".into(), |p| format!("{p:.1}")),
@@ -552,7 +524,7 @@ mod tests {
     #[test]
     fn lenet5_trains_and_reports_consistent_figures_on_flex() {
         let case = BenchCase::new("lenet5", 8, [1, 32, 32]);
-        let row = measure(&case, BackendKind::Flex, Mode::Train, 1, 3, None).unwrap();
+        let row = measure(&case, BackendKind::Flex, Mode::Train, 1, 3).unwrap();
         assert_eq!(row.params, 61_706);
         assert_eq!(row.macs_per_image, 416_520);
         assert!(row.step_s > 0.0 && row.first_step_s > 0.0);

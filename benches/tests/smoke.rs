@@ -39,11 +39,11 @@ fn every_bench_entry_takes_a_step() {
         );
     }
     for case in &cases {
-        let mut inference = Workload::new(case, BackendKind::Flex, Mode::Infer, None).unwrap();
+        let mut inference = Workload::new(case, BackendKind::Flex, Mode::Infer).unwrap();
         inference.step().unwrap();
         assert_eq!(inference.last_loss(), None);
 
-        let mut training = Workload::new(case, BackendKind::Flex, Mode::Train, None).unwrap();
+        let mut training = Workload::new(case, BackendKind::Flex, Mode::Train).unwrap();
         assert_eq!(training.params, inference.params, "{}", case.model);
         assert!(training.macs_per_image > 0, "{}", case.model);
         training.step().unwrap();
@@ -65,7 +65,7 @@ fn every_cpu_backend_measures_a_row() {
     assert_eq!(lenet.model, "lenet5");
     for backend in BackendKind::ALL.iter().copied().filter(|b| !b.is_gpu()) {
         for mode in [Mode::Infer, Mode::Train] {
-            let row = measure(&lenet, backend, mode, 1, 2, None).unwrap();
+            let row = measure(&lenet, backend, mode, 1, 2).unwrap();
             assert_eq!((row.backend.as_str(), row.mode), (backend.name(), mode));
             // LeNet-5 as the chapter draws it: 61,706 parameters, 416,520 MACs an image.
             assert_eq!((row.params, row.macs_per_image), (61_706, 416_520));

@@ -79,9 +79,8 @@ pub trait Layer<Input> {
 
 impl Layer<Tensor<4>> for Conv2d {
     type Output = Tensor<4>;
-    /// Computed as [`crate::blocks::lowering::conv_lowering`] says.
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
-        let output = crate::blocks::lowering::conv2d(self, input);
+        let output = self.forward(input);
         record(|| {
             let [_, channels_out, height, width] = output.dims();
             let [_, channels_in_per_group, kernel_h, kernel_w] = self.weight.dims();

@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
-use model_zoo::blocks::{ConvLowering, set_conv_lowering};
 use serde::{Deserialize, Serialize};
 
 /// A backend Burn can run the zoo on.
@@ -56,9 +55,7 @@ impl BackendKind {
 
     /// The device of this backend, started. A GPU backend opens its adapter here, with one tiny
     /// tensor read back, so a machine without the driver or adapter gets an error naming the
-    /// backend instead of a panic in CubeCL's device thread halfway through a run. Also sets
-    /// how zoo convolutions are computed in this process to [`BackendKind::conv_lowering`]; a
-    /// caller that overrides it does so after opening.
+    /// backend instead of a panic in CubeCL's device thread halfway through a run.
     pub fn open(self) -> Result<Device, BackendUnavailable> {
         let device = self.device();
         if self.is_gpu() {
@@ -66,24 +63,7 @@ impl BackendKind {
                 Tensor::<1>::zeros([1], &device).into_data();
             })?;
         }
-        set_conv_lowering(self.conv_lowering());
         Ok(device)
-    }
-
-    /// How zoo convolutions are computed on this backend. wgpu and Vulkan: as matrix products
-    /// ([`ConvLowering::Gemm`]), because Burn 0.22.1's only f32 kernel there for a convolution
-    /// wider than 1×1 is a direct one, which ran at about 1 TFLOP/s on an H100 where its matrix
-    /// product ran at 40–55 (`benches/RESULTS.md`). The CPU backends' convolutions are GEMMs
-    /// already, and CUDA is unmeasured: the backend's own.
-    pub fn conv_lowering(self) -> ConvLowering {
-        match self {
-            BackendKind::Flex | BackendKind::Ndarray => ConvLowering::Native,
-            BackendKind::Wgpu => ConvLowering::Gemm,
-            #[cfg(feature = "vulkan")]
-            BackendKind::Vulkan => ConvLowering::Gemm,
-            #[cfg(feature = "cuda")]
-            BackendKind::Cuda => ConvLowering::Native,
-        }
     }
 
     /// Whether the backend runs on a GPU (benchmarks size their cases by it). wgpu counts even

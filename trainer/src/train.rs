@@ -30,7 +30,6 @@ use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::{DataError, DataLoader, Dataset, LoaderConfig, Preset, Subset};
 use indicatif::{ProgressBar, ProgressStyle};
-use model_zoo::blocks::{ConvLowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions, TrainOutput, UnknownModel, ZooModel};
 use serde::{Deserialize, Serialize};
 
@@ -70,10 +69,6 @@ pub struct TrainConfig {
     pub model: String,
     /// Backend.
     pub backend: BackendKind,
-    /// How convolutions are computed; `None`: the backend's choice
-    /// ([`BackendKind::conv_lowering`]).
-    #[serde(default)]
-    pub conv: Option<ConvLowering>,
     /// Dataset: `embedded`, `mnist`, `cifar10` or an image folder.
     pub dataset: String,
     /// Folder with the downloaded files of `mnist` and `cifar10`.
@@ -164,7 +159,6 @@ impl TrainConfig {
         Self {
             model: model.to_string(),
             backend: BackendKind::Flex,
-            conv: None,
             dataset: "embedded".into(),
             data_dir: PathBuf::from("datasets"),
             epochs: 10,
@@ -846,9 +840,6 @@ fn run(
     resumed: Option<Checkpoint>,
 ) -> Result<TrainReport, TrainError> {
     let device = config.backend.open()?;
-    if let Some(conv) = config.conv {
-        set_conv_lowering(conv);
-    }
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
     let Setup {

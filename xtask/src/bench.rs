@@ -8,7 +8,6 @@ use benches::data_pipeline::{DataBenchConfig, run as run_data_bench, stage_table
 use benches::models::{self, BenchCase, Mode, ModelBenchConfig, TorchResults};
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
-use trainer::model_zoo::blocks::ConvLowering;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -59,10 +58,6 @@ pub struct ModelBenchArgs {
     /// `infer` or `train` (`bench train` always trains).
     #[arg(long, default_value = "train")]
     mode: Mode,
-    /// How convolutions are computed: `native` (the backend's kernels) or `gemm` (lowered to
-    /// matrix products); default: each backend's choice (gemm on wgpu and vulkan).
-    #[arg(long)]
-    conv: Option<ConvLowering>,
     /// Steps after the first before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -131,7 +126,6 @@ fn bench_models(args: ModelBenchArgs, mode: Mode) -> Result<(), Box<dyn Error>> 
         mode,
         warmup: args.warmup,
         steps: args.steps,
-        conv: args.conv,
     };
     let mut ours = Vec::new();
     for result in models::run(&config) {

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 use trainer::BackendKind;
-use trainer::model_zoo::blocks::ConvLowering;
 use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainControl, resume, train};
 use trainer::transfer::FreezePolicy;
 
@@ -51,11 +50,6 @@ pub struct TrainOptions {
     /// Backend: flex, ndarray, wgpu (vulkan and cuda when built with `--features vulkan` / `cuda`).
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
-    /// How convolutions are computed: `native` (the backend's kernels) or `gemm` (lowered to
-    /// matrix products: faster on wgpu, at k² times the input's memory per convolution);
-    /// default: the backend's choice (gemm on wgpu and vulkan).
-    #[arg(long)]
-    conv: Option<ConvLowering>,
     /// `embedded` (built in), `mnist`, `cifar10`, or an image folder.
     #[arg(long, default_value = "embedded")]
     dataset: String,
@@ -162,7 +156,6 @@ impl TrainOptions {
         let defaults = TrainConfig::new(model);
         TrainConfig {
             backend: args.backend,
-            conv: args.conv,
             dataset: args.dataset,
             data_dir: args.data_dir,
             epochs: args.epochs,

@@ -1,10 +1,9 @@
-//! Building blocks shared by the model families: convolution units and how convolutions are
-//! computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision,
-//! residual blocks, Inception modules and Network-in-Network's mlpconv.
+//! Building blocks shared by the model families: convolution units, the Sequential-style layer
+//! lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules and
+//! Network-in-Network's mlpconv.
 
 pub mod conv;
 pub mod inception;
-pub mod lowering;
 pub mod mlpconv;
 pub mod residual;
 pub mod sequential;
@@ -14,7 +13,6 @@ pub use inception::{
     Inception, InceptionAux, InceptionAuxConfig, InceptionConfig, NaiveInception,
     NaiveInceptionConfig,
 };
-pub use lowering::{ConvLowering, conv_lowering, conv2d_as_gemm, set_conv_lowering};
 pub use mlpconv::{MlpConv, MlpConvConfig};
 pub use residual::{
     BasicBlock, Bottleneck, Projection, ResidualBlock, ResidualBlockConfig, Shortcut, ShortcutKind,
