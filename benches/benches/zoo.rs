@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use benches::models::{Mode, Workload, criterion_suite};
+use benches::models::{Mode, Precision, Workload, criterion_suite};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use trainer::BackendKind;
 
@@ -45,7 +45,7 @@ fn zoo(c: &mut Criterion) {
                 let mut workload = None;
                 group.bench_function(&id, |bencher| {
                     let workload = workload.get_or_insert_with(|| {
-                        Workload::new(&case, backend, mode)
+                        Workload::new(&case, backend, mode, Precision::Fp32)
                             .unwrap_or_else(|error| panic!("{id}: {error}"))
                     });
                     bencher.iter_custom(|iterations| {

@@ -11,7 +11,8 @@
 #      warm-cache warm-up. BACKENDS names the backends (default `wgpu`). `vulkan` runs a
 #      second binary, .gpu/xtask-vulkan, built with `--features vulkan`: CubeCL's SPIR-V path,
 #      which also keeps compiled kernels on disk. (That feature turns SPIR-V on for `wgpu` too,
-#      so `wgpu` stays on the default binary: WGSL.) CubeCL keeps its autotune results in
+#      so `wgpu` stays on the default binary: WGSL.) PRECISIONS names the float types (default
+#      fp32; fp16 is what CubeCL's tensor-core kernels take). CubeCL keeps its autotune results in
 #      target/environment (burn's `persistence` feature, on in the trainer).
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
@@ -51,6 +52,8 @@ MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
 INFER_MODELS=${INFER_MODELS-resnet50}
 TORCH_MODES=${TORCH_MODES-"train infer"}
 BACKENDS=${BACKENDS:-wgpu}
+# Float types to time (`bench models --precision`): fp32, fp16 (tensor-core kernels), bf16.
+PRECISIONS=${PRECISIONS:-fp32}
 COLD_LIMIT=${COLD_LIMIT:-120}
 WARM_LIMIT=${WARM_LIMIT:-60}
 for mode in $TORCH_MODES; do
@@ -92,11 +95,12 @@ file = "$OUT/logs/compilation-$2.log"
 TOML
 }
 
-# Runs one model on one backend in its work folder under a timeout no longer than the time
-# left, its output in $OUT/logs/<name>.txt: pass, mode, model, backend, limit.
+# Runs one model on one backend in one precision in its work folder under a timeout no longer
+# than the time left, its output in $OUT/logs/<name>.txt: pass, mode, model, backend,
+# precision, limit.
 burn_case() {
-    local pass=$1 mode=$2 model=$3 backend=$4 limit=$5 left binary=$XTASK dir
-    local name=$pass-$mode-$model-$backend
+    local pass=$1 mode=$2 model=$3 backend=$4 precision=$5 limit=$6 left binary=$XTASK dir
+    local name=$pass-$mode-$model-$backend-$precision
     [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
     left=$((DEADLINE - SECONDS))
     if [ "$left" -lt 15 ]; then
@@ -106,11 +110,11 @@ burn_case() {
     [ "$limit" -gt "$left" ] && limit=$left
     local torch=(--torch-json "$OUT/torch-$mode.json")
     [ -s "$OUT/torch-$mode.json" ] || torch=(--no-torch)
-    dir=$(workdir "$model" "$backend")
+    dir=$(workdir "$model" "$backend-$precision")
     cubecl_logs "$dir" "$name"
     log "$name (limit ${limit}s)"
     (cd "$dir" && timeout "$limit" "$binary" bench models --suite gpu --models "$model" \
-        --backends "$backend" --mode "$mode" --warmup 3 --steps 10 "${torch[@]}" \
+        --backends "$backend" --mode "$mode" --precision "$precision" --warmup 3 --steps 10 "${torch[@]}" \
         --json "$OUT/rows/$name.json" >"$OUT/logs/$name.txt" 2>&1)
     log "exit $? after $name"
 }
@@ -120,15 +124,23 @@ burn_case() {
 # therefore taken with the others running. Warm: one process at a time, each finding the cache
 # its cold run wrote: the warm-cache warm-up and the steady state, measured alone.
 for backend in $BACKENDS; do
-    for model in $MODELS; do burn_case cold train "$model" "$backend" "$COLD_LIMIT" & done
+    for precision in $PRECISIONS; do
+        for model in $MODELS; do
+            burn_case cold train "$model" "$backend" "$precision" "$COLD_LIMIT" &
+        done
+    done
 done
 wait
 for backend in $BACKENDS; do
-    for model in $MODELS; do
-        log "autotune cache of $model on $backend: $(du -sh "$WORK/$model-$backend/target/environment" 2>&1 | cut -f1)"
-        burn_case warm train "$model" "$backend" "$WARM_LIMIT"
+    for precision in $PRECISIONS; do
+        for model in $MODELS; do
+            log "autotune cache of $model on $backend in $precision: $(du -sh "$WORK/$model-$backend-$precision/target/environment" 2>&1 | cut -f1)"
+            burn_case warm train "$model" "$backend" "$precision" "$WARM_LIMIT"
+        done
+        for model in $INFER_MODELS; do
+            burn_case warm infer "$model" "$backend" "$precision" "$WARM_LIMIT"
+        done
     done
-    for model in $INFER_MODELS; do burn_case warm infer "$model" "$backend" "$WARM_LIMIT"; done
 done
 for file in "$OUT"/logs/*.txt; do
     echo "== $(basename "$file" .txt)" >>"$OUT/log.txt"

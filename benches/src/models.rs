@@ -16,7 +16,7 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, FloatDType};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
@@ -57,6 +57,52 @@ impl Mode {
         match self {
             Mode::Infer => 1,
             Mode::Train => 3,
+        }
+    }
+}
+
+/// The float type every tensor of a run is stored and computed in (the device's default float
+/// type, set before anything is created on it; Burn keeps it for the whole process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats, what PyTorch's eager default stores.
+    #[default]
+    Fp32,
+    /// IEEE half: the type CubeCL's tensor-core (cooperative-matrix) kernels take, which decline
+    /// f32 (`benches/RESULTS.md`, run 3). Pure f16, no loss scaling: a throughput figure, not a
+    /// training recipe.
+    Fp16,
+    /// bfloat16, where the backend has it.
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Precision::Fp32, Precision::Fp16, Precision::Bf16]
+            .into_iter()
+            .find(|precision| precision.name() == name)
+            .ok_or_else(|| format!("unknown precision '{name}' (expected fp32, fp16 or bf16)"))
+    }
+}
+
+impl Precision {
+    /// `fp32`, `fp16` or `bf16`: the command line's spelling and the rows' `variant`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    fn dtype(self) -> FloatDType {
+        match self {
+            Precision::Fp32 => FloatDType::F32,
+            Precision::Fp16 => FloatDType::F16,
+            Precision::Bf16 => FloatDType::BF16,
         }
     }
 }
@@ -137,7 +183,8 @@ pub struct ModelBenchRow {
     pub mode: Mode,
     /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
-    /// `fp32` for Burn; PyTorch adds `fp32-no-tf32` and `bf16-channels-last` on a GPU.
+    /// The [`Precision`] for Burn; PyTorch's are `fp32`, and on a GPU also `fp32-no-tf32` and
+    /// `bf16-channels-last`.
     pub variant: String,
     /// Trainable parameters (checks that both sides built the same network).
     pub params: usize,
@@ -168,6 +215,8 @@ pub struct ModelBenchConfig {
     pub warmup: usize,
     /// Timed steps (the median is reported).
     pub steps: usize,
+    /// Float type of every tensor.
+    pub precision: Precision,
 }
 
 /// Why a measurement failed.
@@ -208,14 +257,30 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Builds `case` on `backend`, seeded, ready for `mode`.
-    pub fn new(case: &BenchCase, backend: BackendKind, mode: Mode) -> Result<Self, BenchError> {
+    /// Builds `case` on `backend`, seeded, ready for `mode`, in `precision`: the device's default
+    /// float type, which must be set before its first tensor and then stays for the process, so
+    /// a process that already used `backend` in another precision gets an error.
+    pub fn new(
+        case: &BenchCase,
+        backend: BackendKind,
+        mode: Mode,
+        precision: Precision,
+    ) -> Result<Self, BenchError> {
         let info = model_zoo::info(&case.model).map_err(|e| BenchError(e.to_string()))?;
         let [channels, height, width] = case.input;
         let options = ModelOptions::new()
             .with_num_classes(Some(case.classes))
             .with_in_channels(Some(channels))
             .with_input_size(Some(height));
+        let mut unopened = backend.device();
+        if unopened.settings().float_dtype != precision.dtype() {
+            unopened.configure(precision.dtype()).map_err(|e| {
+                BenchError(format!(
+                    "{backend} cannot run in {}: {e:?}",
+                    precision.name()
+                ))
+            })?;
+        }
         let plain = backend.open().map_err(|e| BenchError(e.to_string()))?;
         plain.seed(0);
         let device = match mode {
@@ -296,8 +361,9 @@ pub fn measure(
     mode: Mode,
     warmup: usize,
     steps: usize,
+    precision: Precision,
 ) -> Result<ModelBenchRow, BenchError> {
-    let mut workload = Workload::new(case, backend, mode)?;
+    let mut workload = Workload::new(case, backend, mode, precision)?;
     let mut timings = Vec::with_capacity(1 + warmup + steps);
     for _ in 0..1 + warmup + steps.max(1) {
         let started = Instant::now();
@@ -331,7 +397,7 @@ pub fn measure(
         input: case.input,
         mode,
         backend: backend.name().to_string(),
-        variant: "fp32".into(),
+        variant: precision.name().into(),
         params: workload.params,
         macs_per_image: workload.macs_per_image,
         first_step_s,
@@ -411,7 +477,14 @@ pub fn run(config: &ModelBenchConfig) -> Vec<Result<ModelBenchRow, (BenchCase, B
     let mut rows = Vec::new();
     for case in &config.cases {
         for &backend in &config.backends {
-            let row = measure(case, backend, config.mode, config.warmup, config.steps);
+            let row = measure(
+                case,
+                backend,
+                config.mode,
+                config.warmup,
+                config.steps,
+                config.precision,
+            );
             match &row {
                 Ok(row) => eprintln!(
                     "{} b{} {backend}: {:.1} images/s (first step {:.2} s)",
@@ -484,7 +557,10 @@ pub fn table(joined: &[JoinedRow], torch: &TorchResults) -> String {
             ours.model,
             ours.mode,
             ours.batch,
-            ours.backend,
+            match ours.variant.as_str() {
+                "fp32" => ours.backend.clone(),
+                variant => format!("{} ({variant})", ours.backend),
+            },
             ours.images_per_second,
             row.pytorch_images_per_second
                 .map_or("—".into(), |p| format!("{p:.1}")),
@@ -524,7 +600,7 @@ mod tests {
     #[test]
     fn lenet5_trains_and_reports_consistent_figures_on_flex() {
         let case = BenchCase::new("lenet5", 8, [1, 32, 32]);
-        let row = measure(&case, BackendKind::Flex, Mode::Train, 1, 3).unwrap();
+        let row = measure(&case, BackendKind::Flex, Mode::Train, 1, 3, Precision::Fp32).unwrap();
         assert_eq!(row.params, 61_706);
         assert_eq!(row.macs_per_image, 416_520);
         assert!(row.step_s > 0.0 && row.first_step_s > 0.0);

@@ -2,7 +2,7 @@
 //! (batch 2) for inference and for training on flex, and the other CPU backends run LeNet-5
 //! through `measure`, so that no bench rots between benchmark runs. Timings are never asserted.
 
-use benches::models::{BenchCase, Mode, Workload, criterion_suite, gpu_suite, measure};
+use benches::models::{BenchCase, Mode, Precision, Workload, criterion_suite, gpu_suite, measure};
 use trainer::BackendKind;
 
 /// Each model and input size the benches use, once, at batch 2.
@@ -39,11 +39,13 @@ fn every_bench_entry_takes_a_step() {
         );
     }
     for case in &cases {
-        let mut inference = Workload::new(case, BackendKind::Flex, Mode::Infer).unwrap();
+        let mut inference =
+            Workload::new(case, BackendKind::Flex, Mode::Infer, Precision::Fp32).unwrap();
         inference.step().unwrap();
         assert_eq!(inference.last_loss(), None);
 
-        let mut training = Workload::new(case, BackendKind::Flex, Mode::Train).unwrap();
+        let mut training =
+            Workload::new(case, BackendKind::Flex, Mode::Train, Precision::Fp32).unwrap();
         assert_eq!(training.params, inference.params, "{}", case.model);
         assert!(training.macs_per_image > 0, "{}", case.model);
         training.step().unwrap();
@@ -65,7 +67,7 @@ fn every_cpu_backend_measures_a_row() {
     assert_eq!(lenet.model, "lenet5");
     for backend in BackendKind::ALL.iter().copied().filter(|b| !b.is_gpu()) {
         for mode in [Mode::Infer, Mode::Train] {
-            let row = measure(&lenet, backend, mode, 1, 2).unwrap();
+            let row = measure(&lenet, backend, mode, 1, 2, Precision::Fp32).unwrap();
             assert_eq!((row.backend.as_str(), row.mode), (backend.name(), mode));
             // LeNet-5 as the chapter draws it: 61,706 parameters, 416,520 MACs an image.
             assert_eq!((row.params, row.macs_per_image), (61_706, 416_520));

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use benches::data_pipeline::{DataBenchConfig, run as run_data_bench, stage_table, table};
-use benches::models::{self, BenchCase, Mode, ModelBenchConfig, TorchResults};
+use benches::models::{self, BenchCase, Mode, ModelBenchConfig, Precision, TorchResults};
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
 
@@ -58,6 +58,10 @@ pub struct ModelBenchArgs {
     /// `infer` or `train` (`bench train` always trains).
     #[arg(long, default_value = "train")]
     mode: Mode,
+    /// Float type of every tensor: fp32, fp16 (what CubeCL's tensor-core kernels take) or bf16.
+    /// Set once per process, so one run measures one precision.
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
     /// Steps after the first before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -126,6 +130,7 @@ fn bench_models(args: ModelBenchArgs, mode: Mode) -> Result<(), Box<dyn Error>> 
         mode,
         warmup: args.warmup,
         steps: args.steps,
+        precision: args.precision,
     };
     let mut ours = Vec::new();
     for result in models::run(&config) {
