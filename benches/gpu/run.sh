@@ -12,8 +12,10 @@
 #      second binary, .gpu/xtask-vulkan, built with `--features vulkan`: CubeCL's SPIR-V path,
 #      which also keeps compiled kernels on disk. (That feature turns SPIR-V on for `wgpu` too,
 #      so `wgpu` stays on the default binary: WGSL.) PRECISIONS names the float types (default
-#      fp32; fp16 is what CubeCL's tensor-core kernels take). CubeCL keeps its autotune results in
-#      target/environment (burn's `persistence` feature, on in the trainer).
+#      fp32; fp16 is what CubeCL's tensor-core kernels take), CONVS how convolutions are computed
+#      (default `native`, the backend's kernels; `gemm`: one matrix product over image patches,
+#      `bench models --conv`). CubeCL keeps its autotune results in target/environment (burn's
+#      `persistence` feature, on in the trainer).
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
 # (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json, and
@@ -54,6 +56,8 @@ TORCH_MODES=${TORCH_MODES-"train infer"}
 BACKENDS=${BACKENDS:-wgpu}
 # Float types to time (`bench models --precision`): fp32, fp16 (tensor-core kernels), bf16.
 PRECISIONS=${PRECISIONS:-fp32}
+# How convolutions are computed (`bench models --conv`): native, gemm.
+CONVS=${CONVS:-native}
 COLD_LIMIT=${COLD_LIMIT:-120}
 WARM_LIMIT=${WARM_LIMIT:-60}
 for mode in $TORCH_MODES; do
@@ -95,12 +99,12 @@ file = "$OUT/logs/compilation-$2.log"
 TOML
 }
 
-# Runs one model on one backend in one precision in its work folder under a timeout no longer
-# than the time left, its output in $OUT/logs/<name>.txt: pass, mode, model, backend,
-# precision, limit.
+# Runs one model on one backend in one precision and convolution lowering in its work folder
+# under a timeout no longer than the time left, its output in $OUT/logs/<name>.txt: pass, mode,
+# model, backend, precision, conv, limit.
 burn_case() {
-    local pass=$1 mode=$2 model=$3 backend=$4 precision=$5 limit=$6 left binary=$XTASK dir
-    local name=$pass-$mode-$model-$backend-$precision
+    local pass=$1 mode=$2 model=$3 backend=$4 precision=$5 conv=$6 limit=$7 left binary=$XTASK dir
+    local name=$pass-$mode-$model-$backend-$precision-$conv
     [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
     left=$((DEADLINE - SECONDS))
     if [ "$left" -lt 15 ]; then
@@ -110,11 +114,11 @@ burn_case() {
     [ "$limit" -gt "$left" ] && limit=$left
     local torch=(--torch-json "$OUT/torch-$mode.json")
     [ -s "$OUT/torch-$mode.json" ] || torch=(--no-torch)
-    dir=$(workdir "$model" "$backend-$precision")
+    dir=$(workdir "$model" "$backend-$precision-$conv")
     cubecl_logs "$dir" "$name"
     log "$name (limit ${limit}s)"
     (cd "$dir" && timeout "$limit" "$binary" bench models --suite gpu --models "$model" \
-        --backends "$backend" --mode "$mode" --precision "$precision" --warmup 3 --steps 10 "${torch[@]}" \
+        --backends "$backend" --mode "$mode" --precision "$precision" --conv "$conv" --warmup 3 --steps 10 "${torch[@]}" \
         --json "$OUT/rows/$name.json" >"$OUT/logs/$name.txt" 2>&1)
     log "exit $? after $name"
 }
@@ -125,20 +129,24 @@ burn_case() {
 # its cold run wrote: the warm-cache warm-up and the steady state, measured alone.
 for backend in $BACKENDS; do
     for precision in $PRECISIONS; do
-        for model in $MODELS; do
-            burn_case cold train "$model" "$backend" "$precision" "$COLD_LIMIT" &
+        for conv in $CONVS; do
+            for model in $MODELS; do
+                burn_case cold train "$model" "$backend" "$precision" "$conv" "$COLD_LIMIT" &
+            done
         done
     done
 done
 wait
 for backend in $BACKENDS; do
     for precision in $PRECISIONS; do
-        for model in $MODELS; do
-            log "autotune cache of $model on $backend in $precision: $(du -sh "$WORK/$model-$backend-$precision/target/environment" 2>&1 | cut -f1)"
-            burn_case warm train "$model" "$backend" "$precision" "$WARM_LIMIT"
-        done
-        for model in $INFER_MODELS; do
-            burn_case warm infer "$model" "$backend" "$precision" "$WARM_LIMIT"
+        for conv in $CONVS; do
+            for model in $MODELS; do
+                log "autotune cache of $model on $backend, $precision, $conv: $(du -sh "$WORK/$model-$backend-$precision-$conv/target/environment" 2>&1 | cut -f1)"
+                burn_case warm train "$model" "$backend" "$precision" "$conv" "$WARM_LIMIT"
+            done
+            for model in $INFER_MODELS; do
+                burn_case warm infer "$model" "$backend" "$precision" "$conv" "$WARM_LIMIT"
+            done
         done
     done
 done

@@ -17,6 +17,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, FloatDType};
+use model_zoo::blocks::{ConvLowering, conv_lowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
@@ -183,8 +184,9 @@ pub struct ModelBenchRow {
     pub mode: Mode,
     /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
-    /// The [`Precision`] for Burn; PyTorch's are `fp32`, and on a GPU also `fp32-no-tf32` and
-    /// `bf16-channels-last`.
+    /// The [`Precision`] for Burn, with `-gemm-conv` when convolutions were lowered to matrix
+    /// products ([`ConvLowering::Gemm`]); PyTorch's are `fp32`, and on a GPU also
+    /// `fp32-no-tf32` and `bf16-channels-last`.
     pub variant: String,
     /// Trainable parameters (checks that both sides built the same network).
     pub params: usize,
@@ -217,6 +219,8 @@ pub struct ModelBenchConfig {
     pub steps: usize,
     /// Float type of every tensor.
     pub precision: Precision,
+    /// How the zoo's convolutions are computed, for the whole run.
+    pub conv: ConvLowering,
 }
 
 /// Why a measurement failed.
@@ -397,7 +401,10 @@ pub fn measure(
         input: case.input,
         mode,
         backend: backend.name().to_string(),
-        variant: precision.name().into(),
+        variant: match conv_lowering() {
+            ConvLowering::Native => precision.name().into(),
+            ConvLowering::Gemm => format!("{}-gemm-conv", precision.name()),
+        },
         params: workload.params,
         macs_per_image: workload.macs_per_image,
         first_step_s,
@@ -474,6 +481,7 @@ pub fn read_torch(path: &Path) -> Result<TorchResults, BenchError> {
 
 /// Measures every case on every backend, printing each row as it lands.
 pub fn run(config: &ModelBenchConfig) -> Vec<Result<ModelBenchRow, (BenchCase, BenchError)>> {
+    set_conv_lowering(config.conv);
     let mut rows = Vec::new();
     for case in &config.cases {
         for &backend in &config.backends {

@@ -8,6 +8,7 @@ use benches::data_pipeline::{DataBenchConfig, run as run_data_bench, stage_table
 use benches::models::{self, BenchCase, Mode, ModelBenchConfig, Precision, TorchResults};
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
+use trainer::model_zoo::blocks::ConvLowering;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -62,6 +63,10 @@ pub struct ModelBenchArgs {
     /// Set once per process, so one run measures one precision.
     #[arg(long, default_value = "fp32")]
     precision: Precision,
+    /// How convolutions are computed: `native` (the backend's kernels) or `gemm` (lowered to one
+    /// matrix product over image patches, at k² times the input's memory per convolution).
+    #[arg(long, default_value = "native")]
+    conv: ConvLowering,
     /// Steps after the first before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -131,6 +136,7 @@ fn bench_models(args: ModelBenchArgs, mode: Mode) -> Result<(), Box<dyn Error>> 
         warmup: args.warmup,
         steps: args.steps,
         precision: args.precision,
+        conv: args.conv,
     };
     let mut ours = Vec::new();
     for result in models::run(&config) {

@@ -1,9 +1,13 @@
-//! Building blocks shared by the model families: convolution units, the Sequential-style layer
-//! lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules and
+//! Building blocks shared by the model families: convolution units and (with the `gemm-conv`
+//! feature) how convolutions are computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules and
 //! Network-in-Network's mlpconv.
 
 pub mod conv;
 pub mod inception;
+// The extension names burn's ndarray backend, deprecated upstream but still one the trainer offers.
+#[allow(deprecated)]
+#[cfg(feature = "gemm-conv")]
+pub mod lowering;
 pub mod mlpconv;
 pub mod residual;
 pub mod sequential;
@@ -13,6 +17,8 @@ pub use inception::{
     Inception, InceptionAux, InceptionAuxConfig, InceptionConfig, NaiveInception,
     NaiveInceptionConfig,
 };
+#[cfg(feature = "gemm-conv")]
+pub use lowering::{ConvLowering, conv_lowering, conv2d_as_gemm, set_conv_lowering};
 pub use mlpconv::{MlpConv, MlpConvConfig};
 pub use residual::{
     BasicBlock, Bottleneck, Projection, ResidualBlock, ResidualBlockConfig, Shortcut, ShortcutKind,

@@ -1,0 +1,182 @@
+//! The GEMM lowering of convolutions computes what the backend's convolution computes: outputs
+//! and gradients for the shapes the zoo uses, whole models' logits, and on wgpu (where the
+//! machine has an adapter) the same through Burn's fusion backend. Its own test binary, because
+//! `set_conv_lowering` is process-wide.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::module::Module;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use model_zoo::blocks::{ConvLowering, conv2d_as_gemm, set_conv_lowering};
+use model_zoo::{Classifier, ModelOptions};
+
+fn max_abs_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+/// Output, input gradient, weight gradient and (if any) bias gradient of `conv` on `input`
+/// under a fixed random cotangent, by `forward`.
+fn output_and_gradients(
+    conv: &Conv2d,
+    input: &Tensor<4>,
+    cotangent: &Tensor<4>,
+    forward: impl Fn(&Conv2d, Tensor<4>) -> Tensor<4>,
+) -> Vec<Tensor<1>> {
+    let input = input.clone().require_grad();
+    let output = forward(conv, input.clone());
+    let grads = (output.clone() * cotangent.clone()).sum().backward();
+    let mut results = vec![
+        output.flatten(0, 3),
+        input.grad(&grads).unwrap().flatten(0, 3),
+        conv.weight.val().grad(&grads).unwrap().flatten(0, 3),
+    ];
+    if let Some(bias) = &conv.bias {
+        results.push(bias.val().grad(&grads).unwrap());
+    }
+    results
+}
+
+/// (channels, kernel, stride, dilation, padding (top, left, bottom, right), bias, input side): a
+/// VGG 3×3, ResNet's 7×7/2 stem, its 1×1/2 projection, a bottleneck 1×1, AlexNet's 11×11/4,
+/// LeNet-5's valid 5×5, a lopsided padding, a dilated 3×3, a kernel taller than the input, and
+/// a one-row input whose outer taps read nothing but padding.
+type Case = (
+    [usize; 2],
+    usize,
+    usize,
+    usize,
+    (usize, usize, usize, usize),
+    bool,
+    usize,
+);
+const CASES: [Case; 10] = [
+    ([3, 8], 3, 1, 1, (1, 1, 1, 1), true, 9),
+    ([3, 4], 7, 2, 1, (3, 3, 3, 3), false, 16),
+    ([4, 6], 1, 2, 1, (0, 0, 0, 0), false, 9),
+    ([5, 3], 1, 1, 1, (0, 0, 0, 0), true, 7),
+    ([3, 4], 11, 4, 1, (2, 2, 2, 2), true, 31),
+    ([2, 3], 5, 1, 1, (0, 0, 0, 0), true, 12),
+    ([2, 3], 3, 2, 1, (1, 0, 2, 1), true, 10),
+    ([3, 5], 3, 1, 2, (2, 2, 2, 2), false, 8),
+    ([2, 2], 5, 1, 1, (4, 1, 4, 1), false, 3),
+    ([2, 2], 3, 1, 1, (1, 1, 1, 1), true, 1),
+];
+
+/// Checks every case: the lowering on `device` against the backend's convolution on the CPU
+/// (flex), outputs and gradients, the same parameters and input for both.
+fn check_against_flex(device: &Device, cases: &[Case]) {
+    let cpu = Device::flex().autodiff();
+    for &(channels, kernel, stride, dilation, (top, left, bottom, right), bias, side) in cases {
+        let conv = Conv2dConfig::new(channels, [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_dilation([dilation, dilation])
+            .with_padding(PaddingConfig2d::Explicit(top, left, bottom, right))
+            .with_bias(bias)
+            .init(&cpu);
+        let input = Tensor::random(
+            [2, channels[0], side, side + 1],
+            Distribution::Normal(0.0, 1.0),
+            &cpu,
+        );
+        let native_output = conv.forward(input.clone());
+        let cotangent = Tensor::random(native_output.dims(), Distribution::Normal(0.0, 1.0), &cpu);
+        let native = output_and_gradients(&conv, &input, &cotangent, Conv2d::forward);
+        let lowered = output_and_gradients(
+            &conv.clone().fork(device),
+            &input.to_device(device),
+            &cotangent.to_device(device),
+            conv2d_as_gemm,
+        );
+        assert_eq!(native.len(), lowered.len());
+        let case = format!("{channels:?} k{kernel} s{stride} d{dilation}");
+        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .zip(native.into_iter().zip(lowered))
+        {
+            let b = b.to_device(&cpu);
+            assert_eq!(a.dims(), b.dims(), "{what} of {case}");
+            let scale = a.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let difference = max_abs_difference(a, b);
+            assert!(
+                difference <= 1e-5 * scale,
+                "{what} of {case}: differs by {difference} (scale {scale})"
+            );
+        }
+    }
+}
+
+#[test]
+fn gemm_lowering_matches_the_backend_convolution_and_its_gradients() {
+    check_against_flex(&Device::flex().autodiff(), &CASES);
+}
+
+/// The same on wgpu, through Burn's fusion backend (the extension runs as a fused custom
+/// operation there), where the machine has an adapter; Mesa's software rasteriser counts.
+#[test]
+fn gemm_lowering_on_wgpu_matches_the_cpu() {
+    let gpu = Device::wgpu(DeviceKind::DefaultDevice);
+    let probe = catch_unwind(AssertUnwindSafe(|| {
+        Tensor::<1>::ones([4], &gpu).sum().into_scalar::<f32>()
+    }));
+    if let Err(payload) = probe {
+        let reason = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        eprintln!("skipped: no wgpu adapter here ({reason})");
+        return;
+    }
+    check_against_flex(&gpu.autodiff(), &CASES);
+}
+
+#[test]
+fn models_give_the_same_logits_with_either_lowering() {
+    let device = Device::flex();
+    // One of each family at a small input; AlexNet's paper variant has grouped convolutions,
+    // which stay on the backend's kernel under the GEMM lowering.
+    let cases = [
+        ("lenet5", 32),
+        ("alexnet-paper", 227),
+        ("vgg11", 32),
+        ("resnet18", 32),
+        ("cifar-resnet20", 32),
+        ("nin-cifar", 32),
+        ("googlenet", 64),
+    ];
+    for (name, side) in cases {
+        let model = model_zoo::create(name, &ModelOptions::new(), &device).unwrap();
+        let channels = if name == "lenet5" { 1 } else { 3 };
+        let input = Tensor::random(
+            [2, channels, side, side],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        set_conv_lowering(ConvLowering::Native);
+        let native = model.forward(input.clone());
+        set_conv_lowering(ConvLowering::Gemm);
+        let lowered = model.forward(input);
+        set_conv_lowering(ConvLowering::Native);
+        let scale = native.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let difference = max_abs_difference(native, lowered);
+        assert!(
+            difference <= 1e-4 * scale,
+            "{name}: logits differ by {difference} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn lowering_names_round_trip_and_unknown_ones_are_refused() {
+    for lowering in ConvLowering::ALL {
+        assert_eq!(lowering.name().parse::<ConvLowering>(), Ok(lowering));
+    }
+    let error = "im2col".parse::<ConvLowering>().unwrap_err();
+    assert!(
+        error.contains("'im2col'") && error.contains("native or gemm"),
+        "{error}"
+    );
+}
