@@ -59,6 +59,9 @@ PRECISIONS=${PRECISIONS:-fp32}
 # How convolutions are computed (`bench models --conv`): native, gemm.
 CONVS=${CONVS:-native}
 COLD_LIMIT=${COLD_LIMIT:-120}
+# Most cold processes at once (default: all): each holds its own model, batch and memory pools
+# on the one GPU.
+COLD_JOBS=${COLD_JOBS:-1000}
 WARM_LIMIT=${WARM_LIMIT:-60}
 for mode in $TORCH_MODES; do
     models=$MODELS
@@ -123,14 +126,15 @@ burn_case() {
     log "exit $? after $name"
 }
 
-# Cold: every model and backend at once (tuning is mostly compiling candidate kernels on the
-# CPU, 16 cores here), so one slow model cannot starve the rest; their first-step times are
-# therefore taken with the others running. Warm: one process at a time, each finding the cache
+# Cold: every model and backend at once, or COLD_JOBS at a time (tuning is mostly compiling
+# candidate kernels on the CPU, 16 cores here), so one slow model cannot starve the rest; their
+# first-step times are therefore taken with the others running. Warm: one process at a time, each finding the cache
 # its cold run wrote: the warm-cache warm-up and the steady state, measured alone.
 for backend in $BACKENDS; do
     for precision in $PRECISIONS; do
         for conv in $CONVS; do
             for model in $MODELS; do
+                while [ "$(jobs -rp | wc -l)" -ge "$COLD_JOBS" ]; do wait -n; done
                 burn_case cold train "$model" "$backend" "$precision" "$conv" "$COLD_LIMIT" &
             done
         done

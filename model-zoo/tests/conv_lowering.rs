@@ -13,8 +13,21 @@ use burn::tensor::Distribution;
 use model_zoo::blocks::{ConvLowering, conv2d_as_gemm, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions};
 
-fn max_abs_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    (a - b).abs().max().into_scalar::<f32>()
+/// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
+/// largest magnitude (at least 1).
+fn assert_close<const D: usize>(
+    expected: Tensor<D>,
+    actual: Tensor<D>,
+    tolerance: f32,
+    what: &str,
+) {
+    assert_eq!(expected.dims(), actual.dims(), "{what}");
+    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+    let difference = (expected - actual).abs().max().into_scalar::<f32>();
+    assert!(
+        difference <= tolerance * scale,
+        "{what}: differs by {difference} (scale {scale})"
+    );
 }
 
 /// Output, input gradient, weight gradient and (if any) bias gradient of `conv` on `input`
@@ -96,14 +109,7 @@ fn check_against_flex(device: &Device, cases: &[Case]) {
             .iter()
             .zip(native.into_iter().zip(lowered))
         {
-            let b = b.to_device(&cpu);
-            assert_eq!(a.dims(), b.dims(), "{what} of {case}");
-            let scale = a.clone().abs().max().into_scalar::<f32>().max(1.0);
-            let difference = max_abs_difference(a, b);
-            assert!(
-                difference <= 1e-5 * scale,
-                "{what} of {case}: differs by {difference} (scale {scale})"
-            );
+            assert_close(a, b.to_device(&cpu), 1e-5, &format!("{what} of {case}"));
         }
     }
 }
@@ -160,12 +166,7 @@ fn models_give_the_same_logits_with_either_lowering() {
         set_conv_lowering(ConvLowering::Gemm);
         let lowered = model.forward(input);
         set_conv_lowering(ConvLowering::Native);
-        let scale = native.clone().abs().max().into_scalar::<f32>().max(1.0);
-        let difference = max_abs_difference(native, lowered);
-        assert!(
-            difference <= 1e-4 * scale,
-            "{name}: logits differ by {difference} (scale {scale})"
-        );
+        assert_close(native, lowered, 1e-4, &format!("{name}'s logits"));
     }
 }
 
