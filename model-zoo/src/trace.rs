@@ -79,11 +79,11 @@ pub trait Layer<Input> {
 
 impl Layer<Tensor<4>> for Conv2d {
     type Output = Tensor<4>;
-    /// Computed as [`crate::blocks::lowering::conv_lowering`] says (with `gemm-conv`).
+    /// Computed as [`crate::blocks::lowering::conv_lowering`] says (with the `kernels` feature).
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
-        #[cfg(feature = "gemm-conv")]
+        #[cfg(feature = "kernels")]
         let output = crate::blocks::lowering::conv2d(self, input);
-        #[cfg(not(feature = "gemm-conv"))]
+        #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
         record(|| {
             let [_, channels_out, height, width] = output.dims();

@@ -1,23 +1,28 @@
-//! Building blocks shared by the model families: convolution units and (with the `gemm-conv`
-//! feature) how convolutions are computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules and
+//! Building blocks shared by the model families: convolution units and (with the `kernels`
+//! feature) how convolutions and tanh are computed, the Sequential-style layer lists that
+//! AlexNet and VGG share with torchvision, residual blocks, Inception modules and
 //! Network-in-Network's mlpconv.
 
 pub mod conv;
 pub mod inception;
-// The extension names burn's ndarray backend, deprecated upstream but still one the trainer offers.
+// The extensions name burn's ndarray backend, deprecated upstream but still one the trainer
+// offers.
 #[allow(deprecated)]
-#[cfg(feature = "gemm-conv")]
+#[cfg(feature = "kernels")]
 pub mod lowering;
 pub mod mlpconv;
 pub mod residual;
 pub mod sequential;
+#[allow(deprecated)]
+#[cfg(feature = "kernels")]
+pub mod tanh;
 
 pub use conv::{ConvUnit, ConvUnitConfig, he_normal_conv};
 pub use inception::{
     Inception, InceptionAux, InceptionAuxConfig, InceptionConfig, NaiveInception,
     NaiveInceptionConfig,
 };
-#[cfg(feature = "gemm-conv")]
+#[cfg(feature = "kernels")]
 pub use lowering::{ConvLowering, conv_lowering, conv2d_as_gemm, set_conv_lowering};
 pub use mlpconv::{MlpConv, MlpConvConfig};
 pub use residual::{

@@ -8,9 +8,13 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::relu;
+#[cfg(not(feature = "kernels"))]
+use burn::tensor::activation::tanh;
 
 use crate::blocks::he_normal_conv;
+#[cfg(feature = "kernels")]
+use crate::blocks::tanh::tanh;
 use crate::models::Classifier;
 use crate::trace::{self, Layer};
 
