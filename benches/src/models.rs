@@ -555,7 +555,8 @@ pub fn table(joined: &[JoinedRow], torch: &TorchResults) -> String {
     for row in joined {
         let ours = &row.ours;
         let [c, h, w] = ours.input;
-        let of_peak = if peak > 0.0 {
+        // The peak is PyTorch's fp32 matrix product: a half-precision row has no peak beside it.
+        let of_peak = if peak > 0.0 && ours.variant.starts_with("fp32") {
             format!("{:.0}%", 100.0 * ours.gflops / peak)
         } else {
             "—".into()
@@ -648,5 +649,36 @@ mod tests {
         assert_eq!(joined[0].ratio, Some(0.5));
         let alone = join(&[row("flex", "fp32", 1000.0)], &TorchResults::default());
         assert_eq!(alone[0].ratio, None);
+    }
+
+    #[test]
+    fn only_fp32_rows_are_set_against_the_fp32_peak() {
+        let row = |variant: &str| ModelBenchRow {
+            model: "lenet5".into(),
+            batch: 256,
+            input: [1, 32, 32],
+            mode: Mode::Train,
+            backend: "wgpu".into(),
+            variant: variant.into(),
+            params: 61_706,
+            macs_per_image: 416_520,
+            first_step_s: 0.1,
+            warmup_s: 0.2,
+            step_s: 0.1,
+            images_per_second: 2560.0,
+            gflops: 50.0,
+        };
+        let torch = TorchResults {
+            peak_fp32_gflops: 200.0,
+            ..TorchResults::default()
+        };
+        let rows = [row("fp32"), row("fp32-gemm-conv"), row("fp16")];
+        let table = table(&join(&rows, &torch), &torch);
+        let of_peak: Vec<&str> = table
+            .lines()
+            .filter(|line| line.starts_with("| lenet5"))
+            .map(|line| line.split(" | ").nth(9).unwrap())
+            .collect();
+        assert_eq!(of_peak, ["25%", "25%", "—"]);
     }
 }
