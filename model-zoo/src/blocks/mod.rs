@@ -5,7 +5,7 @@
 
 pub mod conv;
 pub mod inception;
-// The extensions name burn's ndarray backend, deprecated upstream but still one the trainer
+// The extension names burn's ndarray backend, deprecated upstream but still one the trainer
 // offers.
 #[allow(deprecated)]
 #[cfg(feature = "kernels")]
@@ -13,7 +13,6 @@ pub mod lowering;
 pub mod mlpconv;
 pub mod residual;
 pub mod sequential;
-#[allow(deprecated)]
 #[cfg(feature = "kernels")]
 pub mod tanh;
 

@@ -6,8 +6,9 @@
 //! that was 38 % of the time (`perf`, `benches/RESULTS.md`), for 6.5 K activations an image
 //! against 416 K multiply-accumulates. Here flex evaluates tanh with plain arithmetic that the
 //! compiler turns into SIMD lanes ([`tanh_f32`]), and the backward pass reuses the forward
-//! output (`1 − y²`). Every other backend runs its own `tanh` (on wgpu still fused with its
-//! neighbours).
+//! output (`1 − y²`). Every other backend runs Burn's own `tanh`, untouched: with wgpu routed
+//! through the extension too (its default body, Burn's tanh), a LeNet-5 training step on Mesa's
+//! software adapter stopped on wgpu's six-second GL context lock, which it does not otherwise.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -16,22 +17,27 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::ops::unary::unary_op;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::prelude::*;
+use burn::tensor::activation;
 
-/// `tanh(x)` elementwise, vectorised on flex.
+/// `tanh(x)` elementwise: vectorised on flex, Burn's own `tanh` elsewhere.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    Tensor::from_dispatch(Dispatch::zoo_tanh(x.into_dispatch()))
+    let on_flex = matches!(
+        x.device().without_autodiff().as_dispatch(),
+        DispatchDevice::Flex(_)
+    );
+    match on_flex {
+        true => Tensor::from_dispatch(Dispatch::zoo_tanh(x.into_dispatch())),
+        false => activation::tanh(x),
+    }
 }
 
 /// tanh as a backend operation (see the module documentation).
-#[backend_extension(Flex, NdArray, Cube, Fusion, Autodiff)]
+#[backend_extension(Flex, Autodiff)]
 pub trait TanhOps: Backend {
-    /// `tanh(x)` elementwise; by default the backend's own.
-    #[fusion(default)]
-    fn zoo_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::float_tanh(x)
-    }
+    /// `tanh(x)` elementwise.
+    fn zoo_tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl TanhOps for burn::backend::Flex {
@@ -39,8 +45,6 @@ impl TanhOps for burn::backend::Flex {
         unary_op(x, tanh_f32, f64::tanh)
     }
 }
-impl TanhOps for burn::backend::NdArray {}
-impl TanhOps for burn::backend::wgpu::CubeBackend {}
 
 impl<B: TanhOps, C: CheckpointStrategy> TanhOps for Autodiff<B, C> {
     fn zoo_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
