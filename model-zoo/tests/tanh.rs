@@ -52,33 +52,51 @@ fn tanh_f32_special_values() {
     assert!(tanh_f32(f32::NAN).is_nan());
 }
 
+/// `tanh_fn(x)` and the gradient of `sum(tanh_fn(x) · cotangent)` with respect to `x`, computed
+/// on `device` and returned on `x`'s device.
+fn output_and_gradient(
+    tanh_fn: fn(Tensor<2>) -> Tensor<2>,
+    x: &Tensor<2>,
+    cotangent: &Tensor<2>,
+    device: &Device,
+) -> [Tensor<2>; 2] {
+    let input = x.clone().to_device(device).require_grad();
+    let output = tanh_fn(input.clone());
+    let grads = (output.clone() * cotangent.clone().to_device(device))
+        .sum()
+        .backward();
+    let gradient = input.grad(&grads).unwrap();
+    [output, gradient].map(|tensor| tensor.to_device(&x.device()))
+}
+
+/// Fails unless outputs agree within `output_tolerance` and gradients within 1e-5.
+fn assert_agree(expected: [Tensor<2>; 2], actual: [Tensor<2>; 2], output_tolerance: f32) {
+    let [expected_output, expected_gradient] = expected;
+    let [output, gradient] = actual;
+    let output_difference = (expected_output - output).abs().max().into_scalar::<f32>();
+    let gradient_difference = (expected_gradient - gradient)
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    assert!(
+        output_difference <= output_tolerance,
+        "outputs differ by {output_difference}"
+    );
+    assert!(
+        gradient_difference <= 1e-5,
+        "gradients differ by {gradient_difference}"
+    );
+}
+
 #[test]
 fn tanh_matches_burns_in_outputs_and_gradients() {
     let device = Device::flex().autodiff();
     let x = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 3.0), &device);
     let cotangent = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 1.0), &device);
-    let mut results = Vec::new();
-    for zoo in [false, true] {
-        let input = x.clone().require_grad();
-        let output = if zoo {
-            tanh(input.clone())
-        } else {
-            activation::tanh(input.clone())
-        };
-        let grads = (output.clone() * cotangent.clone()).sum().backward();
-        results.push((output, input.grad(&grads).unwrap()));
-    }
-    let (burn_output, burn_grad) = results.remove(0);
-    let (zoo_output, zoo_grad) = results.remove(0);
-    let output_difference = (burn_output - zoo_output).abs().max().into_scalar::<f32>();
-    let grad_difference = (burn_grad - zoo_grad).abs().max().into_scalar::<f32>();
-    assert!(
-        output_difference <= 2.5e-7,
-        "outputs differ by {output_difference}"
-    );
-    assert!(
-        grad_difference <= 1e-5,
-        "gradients differ by {grad_difference}"
+    assert_agree(
+        output_and_gradient(activation::tanh, &x, &cotangent, &device),
+        output_and_gradient(tanh, &x, &cotangent, &device),
+        2.5e-7,
     );
 }
 
@@ -97,26 +115,9 @@ fn tanh_on_wgpu_matches_the_cpu() {
     let cpu = Device::flex().autodiff();
     let x = Tensor::<2>::random([16, 50], Distribution::Normal(0.0, 3.0), &cpu);
     let cotangent = Tensor::<2>::random([16, 50], Distribution::Normal(0.0, 1.0), &cpu);
-    let mut results = Vec::new();
-    for device in [cpu.clone(), gpu.autodiff()] {
-        let input = x.clone().to_device(&device).require_grad();
-        let output = tanh(input.clone());
-        let grads = (output.clone() * cotangent.clone().to_device(&device))
-            .sum()
-            .backward();
-        let grad = input.grad(&grads).unwrap();
-        results.push((output.to_device(&cpu), grad.to_device(&cpu)));
-    }
-    let (cpu_output, cpu_grad) = results.remove(0);
-    let (gpu_output, gpu_grad) = results.remove(0);
-    let output_difference = (cpu_output - gpu_output).abs().max().into_scalar::<f32>();
-    let grad_difference = (cpu_grad - gpu_grad).abs().max().into_scalar::<f32>();
-    assert!(
-        output_difference <= 1e-6,
-        "outputs differ by {output_difference}"
-    );
-    assert!(
-        grad_difference <= 1e-5,
-        "gradients differ by {grad_difference}"
+    assert_agree(
+        output_and_gradient(tanh, &x, &cotangent, &cpu),
+        output_and_gradient(tanh, &x, &cotangent, &gpu.autodiff()),
+        1e-6,
     );
 }
