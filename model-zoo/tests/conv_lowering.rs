@@ -3,8 +3,6 @@
 //! machine has an adapter) the same through Burn's fusion backend. Its own test binary, because
 //! `set_conv_lowering` is process-wide.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -12,6 +10,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use model_zoo::blocks::{ConvLowering, conv2d_as_gemm, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions};
+
+mod support;
 
 /// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
 /// largest magnitude (at least 1).
@@ -123,19 +123,9 @@ fn gemm_lowering_matches_the_backend_convolution_and_its_gradients() {
 /// operation there), where the machine has an adapter; Mesa's software rasteriser counts.
 #[test]
 fn gemm_lowering_on_wgpu_matches_the_cpu() {
-    let gpu = Device::wgpu(DeviceKind::DefaultDevice);
-    let probe = catch_unwind(AssertUnwindSafe(|| {
-        Tensor::<1>::ones([4], &gpu).sum().into_scalar::<f32>()
-    }));
-    if let Err(payload) = probe {
-        let reason = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        eprintln!("skipped: no wgpu adapter here ({reason})");
+    let Some(gpu) = support::wgpu_device() else {
         return;
-    }
+    };
     check_against_flex(&gpu.autodiff(), &CASES);
 }
 
