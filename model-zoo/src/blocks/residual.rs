@@ -1,7 +1,7 @@
 //! Residual blocks of He et al. 2016, "Deep Residual Learning for Image Recognition", with
 //! torchvision's field names (`conv1`, `bn1`, …; the projection is torchvision's `downsample`).
 //!
-//! A block computes a[l+2] = g(z[l+2] + a[l]): the skip connection is the last step of
+//! A block computes `a[l+2] = g(z[l+2] + a[l])`: the skip connection is the last step of
 //! `forward`. A block without a shortcut is the "plain" twin of §4.1 and §4.2.
 
 use burn::nn::conv::Conv2d;
@@ -93,17 +93,17 @@ impl ResidualBlockConfig {
     }
 }
 
-/// The path a[l] takes to the sum.
+/// The path `a[l]` takes to the sum.
 // Burn derives `Module` for enums of modules but not for boxes; a model holds a handful of
 // these, built once, so the size difference costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Shortcut {
-    /// Same shape: a[l] itself.
+    /// Same shape: `a[l]` itself.
     Identity(Identity),
     /// Option A (§4.2): parameter-free subsampling and zero channels.
     ZeroPad(ZeroPadShortcut),
-    /// Option B: W_s a[l] (§3.3, eq. 2).
+    /// Option B: `W_s a[l]` (§3.3, eq. 2).
     Projection(Projection),
 }
 
@@ -147,7 +147,7 @@ impl ZeroPadShortcut {
     }
 }
 
-/// 1×1 convolution and batch norm matching a[l] to z[l+2] (torchvision's `downsample`).
+/// 1×1 convolution and batch norm matching `a[l]` to `z[l+2]` (torchvision's `downsample`).
 #[derive(Module, Debug)]
 pub struct Projection {
     /// W_s.
@@ -185,7 +185,7 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    /// a[l+2] = g(z[l+2] + a[l]).
+    /// `a[l+2] = g(z[l+2] + a[l])`.
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.run(self.conv1.run(a.clone())));
         let z = self.bn2.run(self.conv2.run(x));
@@ -213,7 +213,7 @@ pub struct Bottleneck {
 }
 
 impl Bottleneck {
-    /// a[l+3] = g(z[l+3] + a[l]).
+    /// `a[l+3] = g(z[l+3] + a[l])`.
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.run(self.conv1.run(a.clone())));
         let x = relu(self.bn2.run(self.conv2.run(x)));

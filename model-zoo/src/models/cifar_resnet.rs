@@ -101,8 +101,8 @@ pub struct CifarResNet {
 /// How [`CifarResNet::deepen`] initialises the blocks it appends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendedBlock {
-    /// Residual blocks whose convolutions are all zero: z[l+2] = 0, so a[l+2] = g(a[l]) = a[l]
-    /// (a[l] is already a ReLU's output). The chapter's argument for ResNets: with weight decay
+    /// Residual blocks whose convolutions are all zero: `z[l+2] = 0`, so `a[l+2] = g(a[l]) = a[l]`
+    /// (`a[l]` is already a ReLU's output). The chapter's argument for ResNets: with weight decay
     /// pulling W and b towards zero, the identity is what a residual block learns most easily.
     ZeroResidual,
     /// Residual blocks initialised as usual (He normal).

@@ -10,8 +10,10 @@
 //! slower than the direct kernel (run 4): autodiff turned its patch gathering into `k²`
 //! scatter-adds. Here the lowering is one backend operation (a Burn backend extension) whose
 //! backward pass is the backend's `conv2d_x_backward` and `conv2d_weight_backward`, so only the
-//! forward pass changes. The choice is process-wide, like PyTorch's `torch.backends.cudnn`
-//! switches; the parameters, and so checkpoints, are the same either way.
+//! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
+//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's. The choice is
+//! process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and so
+//! checkpoints, are the same either way.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,8 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::{Flex, FlexTensor, Layout};
+use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
@@ -29,8 +33,10 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Shape, Slice};
+use burn::tensor::{Bytes, DType, Shape, Slice};
 use serde::{Deserialize, Serialize};
+
+mod cpu;
 
 /// How [`crate::Layer::run`] computes a `Conv2d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +46,8 @@ pub enum ConvLowering {
     #[default]
     Native,
     /// Patches gathered into a matrix, then one batched matrix product with the kernel
-    /// ([`conv2d_as_gemm`]). Costs the patch matrix in memory: `k²` times the input.
+    /// ([`conv2d_as_gemm`]). Costs the patch matrix in memory: `k²` times the input (on flex,
+    /// one image's band of at most 4 MiB per thread).
     Gemm,
 }
 
@@ -122,7 +129,8 @@ fn lowered_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
 /// `conv.forward(input)` computed as one matrix product over image patches: the input's
 /// `kh·kw` shifted windows are copied into a patch matrix `[B, kh·kw·C, OH·OW]` (zero where a
 /// window reaches into the padding), and the kernel, reordered to `[O, kh·kw·C]`, multiplies
-/// it. The gradients are the backend's own convolution gradients.
+/// it. The gradients are the backend's own convolution gradients, except on flex, where they
+/// are patch-matrix products too.
 ///
 /// # Panics
 /// If `conv` is grouped or uses `Same` padding; [`crate::Layer::run`] sends those to
@@ -157,11 +165,135 @@ pub trait PatchMatmulConv: Backend {
     ) -> FloatTensor<Self> {
         patch_matmul::<Self>(x, weight, &options)
     }
+
+    /// The gradient with respect to `x` of [`Self::conv2d_patch_matmul`], given the gradient
+    /// with respect to its output; by default the backend's own.
+    #[fusion(default)]
+    fn conv2d_patch_matmul_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// The gradient with respect to `weight` of [`Self::conv2d_patch_matmul`]; by default the
+    /// backend's own.
+    #[fusion(default)]
+    fn conv2d_patch_matmul_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
 }
 
-impl PatchMatmulConv for burn::backend::Flex {}
+/// On flex all three passes are the zoo's own patch-matrix kernels (`cpu.rs`) for `f32`.
+impl PatchMatmulConv for Flex {
+    fn conv2d_patch_matmul(
+        x: FlexTensor,
+        weight: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let Some(geometry) = f32_geometry(&x, &weight, &options) else {
+            return patch_matmul::<Self>(x, weight, &options);
+        };
+        let output = cpu::forward(&geometry, &f32_values(&x), &f32_values(&weight));
+        let [out_h, out_w] = geometry.output;
+        f32_tensor(
+            output,
+            [geometry.batch, geometry.out_channels, out_h, out_w],
+        )
+    }
+
+    fn conv2d_patch_matmul_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let Some(geometry) = f32_geometry(&x, &weight, &options) else {
+            return Self::conv2d_x_backward(x, weight, output_grad, options);
+        };
+        let input_grad =
+            cpu::input_gradient(&geometry, &f32_values(&weight), &f32_values(&output_grad));
+        let [height, width] = geometry.input;
+        f32_tensor(
+            input_grad,
+            [geometry.batch, geometry.channels, height, width],
+        )
+    }
+
+    fn conv2d_patch_matmul_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let Some(geometry) = f32_geometry(&x, &weight, &options) else {
+            return Self::conv2d_weight_backward(x, weight, output_grad, options);
+        };
+        let weight_grad =
+            cpu::weight_gradient(&geometry, &f32_values(&x), &f32_values(&output_grad));
+        let [kernel_h, kernel_w] = geometry.kernel;
+        f32_tensor(
+            weight_grad,
+            [geometry.out_channels, geometry.channels, kernel_h, kernel_w],
+        )
+    }
+}
+
 impl PatchMatmulConv for burn::backend::NdArray {}
 impl PatchMatmulConv for burn::backend::wgpu::CubeBackend {}
+
+/// The sizes of the convolution of `x` by `weight`, when both are `f32` (the only type the CPU
+/// kernels take).
+fn f32_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<cpu::Geometry> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return None;
+    }
+    let [batch, channels, height, width] = x.shape().dims();
+    let [out_channels, _, kernel_h, kernel_w] = weight.shape().dims();
+    Some(cpu::Geometry {
+        batch,
+        channels,
+        input: [height, width],
+        out_channels,
+        kernel: [kernel_h, kernel_w],
+        stride: options.stride,
+        padding: [options.padding[0].0, options.padding[1].0],
+        dilation: options.dilation,
+        output: output_size([height, width], [kernel_h, kernel_w], options),
+    })
+}
+
+/// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
+fn f32_values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(values) => values.into(),
+        None => tensor
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("a contiguous copy has a slice")
+            .to_vec()
+            .into(),
+    }
+}
+
+fn f32_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::new(shape)),
+        DType::F32,
+    )
+}
 
 /// `[B, O, OH, OW]` for an input of shape `x` and a kernel of shape `weight`.
 fn output_shape(x: &Shape, weight: &Shape, options: &ConvOptions<2>) -> Shape {
@@ -324,7 +456,7 @@ impl<B: PatchMatmulConv, C: CheckpointStrategy> PatchMatmulConv for Autodiff<B, 
         #[derive(Debug)]
         struct ConvGradients;
 
-        impl<B: Backend> Backward<B, 2> for ConvGradients {
+        impl<B: PatchMatmulConv> Backward<B, 2> for ConvGradients {
             type State = (NodeId, NodeId, ConvOptions<2>);
 
             fn backward(
@@ -340,7 +472,7 @@ impl<B: PatchMatmulConv, C: CheckpointStrategy> PatchMatmulConv for Autodiff<B, 
                 let weight =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
                 if let Some(node) = node_x {
-                    let grad_x = B::conv2d_x_backward(
+                    let grad_x = B::conv2d_patch_matmul_x_backward(
                         x.clone(),
                         weight.clone(),
                         grad.clone(),
@@ -349,7 +481,8 @@ impl<B: PatchMatmulConv, C: CheckpointStrategy> PatchMatmulConv for Autodiff<B, 
                     grads.register::<B>(node.id, grad_x);
                 }
                 if let Some(node) = node_weight {
-                    let grad_weight = B::conv2d_weight_backward(x, weight, grad, options);
+                    let grad_weight =
+                        B::conv2d_patch_matmul_weight_backward(x, weight, grad, options);
                     grads.register::<B>(node.id, grad_weight);
                 }
             }
