@@ -11,9 +11,9 @@
 //! scatter-adds. Here the lowering is one backend operation (a Burn backend extension) whose
 //! backward pass is the backend's `conv2d_x_backward` and `conv2d_weight_backward`, so only the
 //! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
-//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's. The choice is
-//! process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and so
-//! checkpoints, are the same either way.
+//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's. The
+//! choice is process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and
+//! so checkpoints, are the same either way.
 
 use std::fmt;
 use std::str::FromStr;
