@@ -125,7 +125,11 @@ impl Layer<Tensor<2>> for Linear {
 
 impl<const D: usize> Layer<Tensor<D>> for BatchNorm {
     type Output = Tensor<D>;
+    /// Trained on flex by [`crate::blocks::batch_norm::batch_norm`] (with the `kernels` feature).
     fn run(&self, input: Tensor<D>) -> Tensor<D> {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::batch_norm::batch_norm(self, input);
+        #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
         record(|| LayerRecord {
             kind: "BatchNorm",

@@ -1,9 +1,13 @@
 //! Building blocks shared by the model families: convolution units and (with the `kernels`
-//! feature) how convolutions and tanh are computed, the Sequential-style layer lists that
-//! AlexNet and VGG share with torchvision, residual blocks, Inception modules and
-//! Network-in-Network's mlpconv.
+//! feature) how convolutions, batch normalisation and tanh are computed, the Sequential-style
+//! layer lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules
+//! and Network-in-Network's mlpconv.
 
+#[cfg(feature = "kernels")]
+pub mod batch_norm;
 pub mod conv;
+#[cfg(feature = "kernels")]
+mod flex_buffers;
 pub mod inception;
 // The extension names burn's ndarray backend, deprecated upstream but still one the trainer
 // offers.

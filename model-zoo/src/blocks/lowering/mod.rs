@@ -24,7 +24,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::flex::{Flex, FlexTensor, Layout};
+use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
@@ -33,8 +33,10 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType, Shape, Slice};
+use burn::tensor::{DType, Shape, Slice};
 use serde::{Deserialize, Serialize};
+
+use super::flex_buffers::{f32_tensor, f32_values};
 
 mod cpu;
 
@@ -272,27 +274,6 @@ fn f32_geometry(
         dilation: options.dilation,
         output: output_size([height, width], [kernel_h, kernel_w], options),
     })
-}
-
-/// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
-fn f32_values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(values) => values.into(),
-        None => tensor
-            .to_contiguous()
-            .as_slice::<f32>()
-            .expect("a contiguous copy has a slice")
-            .to_vec()
-            .into(),
-    }
-}
-
-fn f32_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(Shape::new(shape)),
-        DType::F32,
-    )
 }
 
 /// `[B, O, OH, OW]` for an input of shape `x` and a kernel of shape `weight`.

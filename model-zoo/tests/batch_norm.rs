@@ -1,0 +1,111 @@
+//! The zoo's batch normalisation on flex computes what Burn's `BatchNorm::forward` computes in
+//! training: outputs, the input's, scale's and shift's gradients, and the running statistics;
+//! and it leaves evaluation to Burn.
+
+use burn::module::{Param, RunningState};
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use model_zoo::blocks::batch_norm::batch_norm;
+
+/// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
+/// largest magnitude (at least 1).
+fn assert_close<const D: usize>(
+    expected: Tensor<D>,
+    actual: Tensor<D>,
+    tolerance: f32,
+    what: &str,
+) {
+    assert_eq!(expected.dims(), actual.dims(), "{what}");
+    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+    let difference = (expected - actual).abs().max().into_scalar::<f32>();
+    assert!(
+        difference <= tolerance * scale,
+        "{what}: differs by {difference} (scale {scale})"
+    );
+}
+
+/// A batch norm over `channels` with random scale and shift.
+fn norm(channels: usize, device: &Device) -> BatchNorm {
+    let mut norm = BatchNormConfig::new(channels).init(device);
+    let uniform = Distribution::Uniform(0.5, 1.5);
+    let gamma = Tensor::<1>::random([channels], uniform, device);
+    let beta = Tensor::<1>::random([channels], Distribution::Normal(0.0, 1.0), device);
+    norm.gamma = Param::from_tensor(gamma);
+    norm.beta = Param::from_tensor(beta);
+    norm
+}
+
+/// Output, input gradient, scale gradient, shift gradient and the running mean and variance
+/// after two training steps of `forward`, for `input` under a fixed cotangent.
+fn outcome<const D: usize>(
+    norm: &BatchNorm,
+    input: &Tensor<D>,
+    cotangent: &Tensor<D>,
+    forward: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
+) -> Vec<Tensor<1>> {
+    forward(norm, input.clone() * 2.0 + 1.0);
+    let input = input.clone().require_grad();
+    let output = forward(norm, input.clone());
+    let grads = (output.clone() * cotangent.clone()).sum().backward();
+    vec![
+        output.flatten(0, D - 1),
+        input.grad(&grads).unwrap().flatten(0, D - 1),
+        norm.gamma.val().grad(&grads).unwrap(),
+        norm.beta.val().grad(&grads).unwrap(),
+        norm.running_mean.value(),
+        norm.running_var.value(),
+    ]
+}
+
+fn check_against_burn<const D: usize>(shape: [usize; D]) {
+    let device = Device::flex().autodiff();
+    // Seeded: with few samples per channel a draw can land two values close together, and the
+    // input gradient then cancels to rounding noise in either implementation.
+    device.seed(7);
+    let channels = shape[1];
+    let input = Tensor::<D>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+    let cotangent = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let burns = norm(channels, &device);
+    let zoos = burns.clone();
+    // `clone` shares the running statistics; the zoo's copy gets its own.
+    let zoos = BatchNorm {
+        running_mean: RunningState::new(zoos.running_mean.value()),
+        running_var: RunningState::new(zoos.running_var.value()),
+        ..zoos
+    };
+    let expected = outcome(&burns, &input, &cotangent, BatchNorm::forward);
+    let actual = outcome(&zoos, &input, &cotangent, batch_norm);
+    let names = [
+        "output",
+        "input grad",
+        "gamma grad",
+        "beta grad",
+        "running mean",
+        "running variance",
+    ];
+    for (what, (expected, actual)) in names.iter().zip(expected.into_iter().zip(actual)) {
+        assert_close(expected, actual, 1e-4, &format!("{what} of {shape:?}"));
+    }
+}
+
+#[test]
+fn training_matches_burns_batch_norm_on_images() {
+    check_against_burn([5, 3, 7, 6]);
+    check_against_burn([4, 16, 1, 1]);
+}
+
+#[test]
+fn training_matches_burns_batch_norm_on_vectors() {
+    check_against_burn([9, 4]);
+}
+
+#[test]
+fn evaluation_uses_the_running_statistics() {
+    let device = Device::flex();
+    let norm = norm(3, &device);
+    let input = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(3.0, 2.0), &device);
+    let expected = norm.forward(input.clone());
+    let actual = batch_norm(&norm, input);
+    assert_close(expected, actual, 0.0, "evaluation output");
+}
