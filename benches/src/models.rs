@@ -185,7 +185,7 @@ pub struct ModelBenchRow {
     /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
     /// The [`Precision`] for Burn, with `-gemm-conv` when convolutions were lowered to matrix
-    /// products ([`ConvLowering::Gemm`]); PyTorch's are `fp32`, and on a GPU also
+    /// products ([`ConvLowering::Gemm`], also what [`ConvLowering::Auto`] picks on flex); PyTorch's are `fp32`, and on a GPU also
     /// `fp32-no-tf32` and `bf16-channels-last`.
     pub variant: String,
     /// Trainable parameters (checks that both sides built the same network).
@@ -401,9 +401,9 @@ pub fn measure(
         input: case.input,
         mode,
         backend: backend.name().to_string(),
-        variant: match conv_lowering() {
-            ConvLowering::Native => precision.name().into(),
+        variant: match conv_lowering().on(&workload.device) {
             ConvLowering::Gemm => format!("{}-gemm-conv", precision.name()),
+            _ => precision.name().into(),
         },
         params: workload.params,
         macs_per_image: workload.macs_per_image,

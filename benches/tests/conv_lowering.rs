@@ -1,5 +1,5 @@
 //! `--conv gemm`: a run whose convolutions are lowered to matrix products trains the same network
-//! to the same loss and says so in its rows. Its own test binary, because the lowering is chosen
+//! to the same loss and says so in its rows, as does `--conv auto` on flex. Its own test binary, because the lowering is chosen
 //! for the whole process.
 
 use benches::models::{self, BenchCase, Mode, ModelBenchConfig, Precision, Workload};
@@ -34,20 +34,27 @@ fn gemm_lowered_training_matches_the_native_one_and_is_labelled() {
         losses[1]
     );
 
-    let config = ModelBenchConfig {
-        cases: vec![case],
-        backends: vec![BackendKind::Flex],
-        mode: Mode::Train,
-        warmup: 0,
-        steps: 1,
-        precision: Precision::Fp32,
-        conv: ConvLowering::Gemm,
-    };
-    let rows: Vec<_> = models::run(&config)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].variant, "fp32-gemm-conv");
-    assert_eq!(rows[0].params, params);
+    // `auto` is the gemm lowering on flex, and the rows say which ran.
+    for (conv, variant) in [
+        (ConvLowering::Gemm, "fp32-gemm-conv"),
+        (ConvLowering::Auto, "fp32-gemm-conv"),
+        (ConvLowering::Native, "fp32"),
+    ] {
+        let config = ModelBenchConfig {
+            cases: vec![case.clone()],
+            backends: vec![BackendKind::Flex],
+            mode: Mode::Train,
+            warmup: 0,
+            steps: 1,
+            precision: Precision::Fp32,
+            conv,
+        };
+        let rows: Vec<_> = models::run(&config)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].variant, variant, "--conv {conv}");
+        assert_eq!(rows[0].params, params);
+    }
 }

@@ -161,9 +161,25 @@ fn models_give_the_same_logits_with_either_lowering() {
         let native = model.forward(input.clone());
         set_conv_lowering(ConvLowering::Gemm);
         let lowered = model.forward(input);
-        set_conv_lowering(ConvLowering::Native);
+        set_conv_lowering(ConvLowering::Auto);
         assert_close(native, lowered, 1e-4, &format!("{name}'s logits"));
     }
+}
+
+#[test]
+fn auto_lowers_on_f32_flex_only_and_the_explicit_choices_hold_everywhere() {
+    // The deprecated ndarray backend stands for "any other backend" without needing a GPU.
+    #[allow(deprecated)]
+    let (flex, ndarray) = (Device::flex(), Device::ndarray());
+    assert_eq!(ConvLowering::Auto.on(&flex), ConvLowering::Gemm);
+    assert_eq!(
+        ConvLowering::Auto.on(&flex.clone().autodiff()),
+        ConvLowering::Gemm
+    );
+    assert_eq!(ConvLowering::Auto.on(&ndarray), ConvLowering::Native);
+    assert_eq!(ConvLowering::Native.on(&flex), ConvLowering::Native);
+    assert_eq!(ConvLowering::Gemm.on(&ndarray), ConvLowering::Gemm);
+    assert_eq!(ConvLowering::default(), ConvLowering::Auto);
 }
 
 #[test]
@@ -173,7 +189,7 @@ fn lowering_names_round_trip_and_unknown_ones_are_refused() {
     }
     let error = "im2col".parse::<ConvLowering>().unwrap_err();
     assert!(
-        error.contains("'im2col'") && error.contains("native or gemm"),
+        error.contains("'im2col'") && error.contains("auto, native or gemm"),
         "{error}"
     );
 }

@@ -63,9 +63,10 @@ pub struct ModelBenchArgs {
     /// Set once per process, so one run measures one precision.
     #[arg(long, default_value = "fp32")]
     precision: Precision,
-    /// How convolutions are computed: `native` (the backend's kernels) or `gemm` (lowered to one
-    /// matrix product over image patches, at k² times the input's memory per convolution).
-    #[arg(long, default_value = "native")]
+    /// How convolutions are computed: `native` (the backend's kernels), `gemm` (lowered to one
+    /// matrix product over image patches, at k² times the input's memory per convolution) or
+    /// `auto` (gemm on flex, where the zoo's CPU kernels are faster; native elsewhere).
+    #[arg(long, default_value = "auto")]
     conv: ConvLowering,
     /// Steps after the first before timing.
     #[arg(long, default_value_t = 2)]

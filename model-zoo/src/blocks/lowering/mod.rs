@@ -28,12 +28,12 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape, Slice};
+use burn::tensor::{DType, FloatDType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
 use super::flex_buffers::{f32_tensor, f32_values};
@@ -44,8 +44,12 @@ mod cpu;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConvLowering {
-    /// The backend's convolution (`Conv2d::forward`).
+    /// [`ConvLowering::Gemm`] on flex in `f32`, where the zoo's patch-matrix kernels train
+    /// CIFAR ResNet-20 1.6× as fast as flex's own convolutions (`benches/RESULTS.md`);
+    /// [`ConvLowering::Native`] on every other backend and float type.
     #[default]
+    Auto,
+    /// The backend's convolution (`Conv2d::forward`).
     Native,
     /// Patches gathered into a matrix, then one batched matrix product with the kernel
     /// ([`conv2d_as_gemm`]). Costs the patch matrix in memory: `k²` times the input (on flex,
@@ -55,13 +59,30 @@ pub enum ConvLowering {
 
 impl ConvLowering {
     /// Every choice, as the command line names them.
-    pub const ALL: [ConvLowering; 2] = [ConvLowering::Native, ConvLowering::Gemm];
+    pub const ALL: [ConvLowering; 3] =
+        [ConvLowering::Auto, ConvLowering::Native, ConvLowering::Gemm];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
+            ConvLowering::Auto => "auto",
             ConvLowering::Native => "native",
             ConvLowering::Gemm => "gemm",
+        }
+    }
+
+    /// What this choice means for convolutions on `device`: [`ConvLowering::Native`] or
+    /// [`ConvLowering::Gemm`].
+    pub fn on(self, device: &Device) -> ConvLowering {
+        let f32_flex = device.settings().float_dtype == FloatDType::F32
+            && matches!(
+                device.clone().without_autodiff().as_dispatch(),
+                DispatchDevice::Flex(_)
+            );
+        match self {
+            ConvLowering::Auto if f32_flex => ConvLowering::Gemm,
+            ConvLowering::Auto => ConvLowering::Native,
+            chosen => chosen,
         }
     }
 }
@@ -80,7 +101,7 @@ impl FromStr for ConvLowering {
             .into_iter()
             .find(|lowering| lowering.name() == name)
             .ok_or_else(|| {
-                format!("unknown convolution lowering '{name}' (expected native or gemm)")
+                format!("unknown convolution lowering '{name}' (expected auto, native or gemm)")
             })
     }
 }
@@ -92,18 +113,20 @@ pub fn set_conv_lowering(lowering: ConvLowering) {
     LOWERING.store(lowering as u8, Ordering::Relaxed);
 }
 
-/// The lowering in force ([`ConvLowering::Native`] unless [`set_conv_lowering`] said otherwise).
+/// The lowering in force ([`ConvLowering::Auto`] unless [`set_conv_lowering`] said otherwise).
 pub fn conv_lowering() -> ConvLowering {
-    match LOWERING.load(Ordering::Relaxed) {
-        0 => ConvLowering::Native,
-        _ => ConvLowering::Gemm,
-    }
+    let stored = LOWERING.load(Ordering::Relaxed);
+    ConvLowering::ALL
+        .into_iter()
+        .find(|lowering| *lowering as u8 == stored)
+        .unwrap_or_default()
 }
 
 /// Runs `conv` the way [`conv_lowering`] says; convolutions the lowering does not cover
 /// (grouped, `Same` padding) always take the backend's own kernel.
 pub(crate) fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    if conv_lowering() == ConvLowering::Gemm && lowered_options(conv).is_some() {
+    let lowering = conv_lowering().on(&input.device());
+    if lowering == ConvLowering::Gemm && lowered_options(conv).is_some() {
         conv2d_as_gemm(conv, input)
     } else {
         conv.forward(input)
