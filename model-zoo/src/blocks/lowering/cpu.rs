@@ -24,6 +24,11 @@ use super::{TapWindow, tap_window};
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.
 const PATCH_BAND_FLOATS: usize = 1 << 20;
 
+/// Images with fewer output positions than this are multiplied several at a time: a product
+/// with a handful of columns (VGG-16's and ResNet-18's last layers at 32×32 have 4 and 1) runs
+/// the `gemm` crate's narrowest micro-kernel mostly empty and pays its set-up per image.
+const MIN_PRODUCT_COLUMNS: usize = 64;
+
 /// The sizes of one ungrouped 2-D convolution.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Geometry {
@@ -57,18 +62,36 @@ impl Geometry {
         self.out_channels * self.output_spatial()
     }
 
-    /// A 1×1, stride-1, unpadded convolution: the image itself is its patch matrix.
-    fn pointwise(&self) -> bool {
+    /// Images per product: one, or as many as make [`MIN_PRODUCT_COLUMNS`] columns when an
+    /// image has fewer output positions (within the patch matrix's memory bound).
+    fn group(&self) -> usize {
+        let spatial = self.output_spatial().max(1);
+        if spatial >= MIN_PRODUCT_COLUMNS {
+            return 1;
+        }
+        let by_memory = PATCH_BAND_FLOATS / (self.depth() * spatial).max(1);
+        MIN_PRODUCT_COLUMNS
+            .div_ceil(spatial)
+            .min(by_memory)
+            .min(self.batch)
+            .max(1)
+    }
+
+    /// A 1×1, stride-1, unpadded convolution of one image per product: the image itself is its
+    /// patch matrix.
+    fn direct(&self) -> bool {
         self.kernel == [1, 1]
             && self.stride == [1, 1]
             && self.padding == [0, 0]
             && self.output == self.input
+            && self.group() == 1
     }
 
-    /// The bands of output rows each patch matrix covers.
+    /// The bands of output rows each patch matrix covers (the whole image when images are
+    /// grouped: [`Self::group`] keeps a group's patch matrix within the band's bound).
     fn bands(&self) -> impl Iterator<Item = Range<usize>> {
         let [out_h, out_w] = self.output;
-        let rows = match self.pointwise() {
+        let rows = match self.direct() || self.group() > 1 {
             true => out_h,
             false => (PATCH_BAND_FLOATS / (self.depth() * out_w).max(1)).clamp(1, out_h.max(1)),
         };
@@ -115,23 +138,24 @@ struct Run {
 }
 
 /// Calls `visit(offset, run)` for every output row of `band` in every patch row, where
-/// `offset` is where that stretch of `OW` columns starts in the band's patch matrix (rows of
-/// `band.len()·OW` floats) and `run` is what it reads, `None` when it reads only padding.
+/// `offset` is where that stretch of `OW` columns starts in the image's part of the patch
+/// matrix (rows `row_stride` floats apart) and `run` is what it reads, `None` when it reads
+/// only padding.
 fn walk_patch_rows(
     geometry: &Geometry,
     windows: &Windows,
     band: &Range<usize>,
+    row_stride: usize,
     mut visit: impl FnMut(usize, Option<Run>),
 ) {
     let [height, width] = geometry.input;
     let out_w = geometry.output[1];
-    let columns = band.len() * out_w;
     let mut patch_row = 0;
     for channel in 0..geometry.channels {
         for row_window in &windows.rows {
             for column_window in &windows.columns {
                 for (local, out_row) in band.clone().enumerate() {
-                    let offset = patch_row * columns + local * out_w;
+                    let offset = patch_row * row_stride + local * out_w;
                     let run = match (row_window, column_window) {
                         (Some(rows), Some(cols)) if (rows.first..rows.last).contains(&out_row) => {
                             let in_row = rows.start + (out_row - rows.first) * geometry.stride[0];
@@ -152,16 +176,18 @@ fn walk_patch_rows(
     }
 }
 
-/// Fills `patches` (`C·kh·kw` rows of `band.len()·OW`) from one image.
+/// Fills one image's `band.len()·OW` columns of each of the `C·kh·kw` patch rows, which
+/// start `row_stride` floats apart in `patches`.
 fn gather(
     geometry: &Geometry,
     windows: &Windows,
     band: &Range<usize>,
     image: &[f32],
     patches: &mut [f32],
+    row_stride: usize,
 ) {
     let out_w = geometry.output[1];
-    walk_patch_rows(geometry, windows, band, |offset, run| {
+    walk_patch_rows(geometry, windows, band, row_stride, |offset, run| {
         let row = &mut patches[offset..offset + out_w];
         let Some(run) = run else {
             row.fill(0.0);
@@ -188,9 +214,10 @@ fn scatter_add(
     windows: &Windows,
     band: &Range<usize>,
     patches: &[f32],
+    row_stride: usize,
     image: &mut [f32],
 ) {
-    walk_patch_rows(geometry, windows, band, |offset, run| {
+    walk_patch_rows(geometry, windows, band, row_stride, |offset, run| {
         let Some(run) = run else {
             return;
         };
@@ -294,55 +321,103 @@ fn matmul(
     }
 }
 
-/// Whether to give each image to one thread (enough images for every thread) or to run the
-/// images one after another with multithreaded products.
-fn images_in_parallel(batch: usize) -> bool {
-    batch >= rayon::current_num_threads()
+/// Per-thread buffers: the patch matrix, and a group's output or output gradient gathered
+/// into one matrix.
+#[derive(Default)]
+struct Scratch {
+    patches: Vec<f32>,
+    product: Vec<f32>,
 }
 
-/// Runs `work(image, destination, patch buffer, parallelism)` for every image, where
-/// `destination` is that image's `plane` elements of `output`.
-fn for_each_image(
-    batch: usize,
+/// Whether to give each group of images to one thread (enough groups for every thread) or to
+/// run the groups one after another with multithreaded products.
+fn groups_in_parallel(geometry: &Geometry) -> bool {
+    geometry.batch.div_ceil(geometry.group()) >= rayon::current_num_threads()
+}
+
+/// Runs `work(first image, destination, scratch, parallelism)` for every group of images,
+/// where `destination` is the group's planes of `plane` elements in `output`.
+fn for_each_group(
+    geometry: &Geometry,
     output: &mut [f32],
     plane: usize,
-    work: impl Fn(usize, &mut [f32], &mut Vec<f32>, Parallelism) + Sync,
+    work: impl Fn(usize, &mut [f32], &mut Scratch, Parallelism) + Sync,
 ) {
     if plane == 0 {
         return;
     }
-    if images_in_parallel(batch) {
+    let group = geometry.group();
+    if groups_in_parallel(geometry) {
         output
-            .par_chunks_mut(plane)
+            .par_chunks_mut(plane * group)
             .enumerate()
-            .for_each_init(Vec::new, |patches, (image, destination)| {
-                work(image, destination, patches, Parallelism::None)
+            .for_each_init(Scratch::default, |scratch, (index, destination)| {
+                work(index * group, destination, scratch, Parallelism::None)
             });
     } else {
-        let mut patches = Vec::new();
-        for (image, destination) in output.chunks_mut(plane).enumerate() {
-            work(image, destination, &mut patches, Parallelism::Rayon(0));
+        let mut scratch = Scratch::default();
+        for (index, destination) in output.chunks_mut(plane * group).enumerate() {
+            work(
+                index * group,
+                destination,
+                &mut scratch,
+                Parallelism::Rayon(0),
+            );
         }
     }
 }
 
-/// The patch matrix of `band` of `image`, and its row stride: the image itself for a pointwise
+/// The patch matrix of `band` of `images` consecutive images (their planes in `inputs`), with
+/// each image's `band.len()·OW` columns side by side: the image itself for a direct
 /// convolution, else `patches`, filled.
 fn patch_matrix<'a>(
     geometry: &Geometry,
     windows: &Windows,
     band: &Range<usize>,
-    image: &'a [f32],
+    inputs: &'a [f32],
+    images: usize,
     patches: &'a mut Vec<f32>,
 ) -> Matrix<'a> {
     let out_w = geometry.output[1];
-    if geometry.pointwise() {
-        return Matrix::row_major(&image[band.start * out_w..], geometry.output_spatial());
+    if geometry.direct() {
+        return Matrix::row_major(&inputs[band.start * out_w..], geometry.output_spatial());
     }
     let columns = band.len() * out_w;
-    patches.resize(geometry.depth() * columns, 0.0);
-    gather(geometry, windows, band, image, patches);
-    Matrix::row_major(patches, columns)
+    let row_stride = images * columns;
+    let plane = geometry.input_plane();
+    patches.resize(geometry.depth() * row_stride, 0.0);
+    for (image, input) in inputs.chunks(plane).take(images).enumerate() {
+        let part = &mut patches[image * columns..];
+        gather(geometry, windows, band, input, part, row_stride);
+    }
+    Matrix::row_major(patches, row_stride)
+}
+
+/// The output gradient of `band` of `images` consecutive images starting at `first`, as one
+/// `O × images·band.len()·OW` matrix: read in place for one image, else gathered into
+/// `buffer`.
+fn output_grad_matrix<'a>(
+    geometry: &Geometry,
+    band: &Range<usize>,
+    output_grad: &'a [f32],
+    [first, images]: [usize; 2],
+    buffer: &'a mut Vec<f32>,
+) -> Matrix<'a> {
+    let [out_w, spatial] = [geometry.output[1], geometry.output_spatial()];
+    let planes = &output_grad[first * geometry.output_plane()..];
+    if images == 1 {
+        return Matrix::row_major(&planes[band.start * out_w..], spatial);
+    }
+    let columns = band.len() * out_w;
+    let row_stride = images * columns;
+    buffer.resize(geometry.out_channels * row_stride, 0.0);
+    for (channel, row) in buffer.chunks_mut(row_stride).enumerate() {
+        for (image, part) in row.chunks_mut(columns).enumerate() {
+            let start = image * geometry.output_plane() + channel * spatial + band.start * out_w;
+            part.copy_from_slice(&planes[start..start + columns]);
+        }
+    }
+    Matrix::row_major(buffer, row_stride)
 }
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
@@ -353,25 +428,58 @@ pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec
         geometry.output_spatial(),
         geometry.depth(),
     ];
+    let [in_plane, out_plane] = [geometry.input_plane(), geometry.output_plane()];
     let kernel = Matrix::row_major(weight, depth);
-    let mut output = vec![0.0; geometry.batch * geometry.output_plane()];
-    for_each_image(
-        geometry.batch,
+    let mut output = vec![0.0; geometry.batch * out_plane];
+    for_each_group(
+        geometry,
         &mut output,
-        geometry.output_plane(),
-        |index, destination, patches, parallelism| {
-            let image = &input[index * geometry.input_plane()..][..geometry.input_plane()];
+        out_plane,
+        |first, destination, scratch, parallelism| {
+            let images = destination.len() / out_plane;
+            let inputs = &input[first * in_plane..][..images * in_plane];
             for band in geometry.bands() {
-                let patches = patch_matrix(geometry, &windows, &band, image, patches);
+                let columns = band.len() * out_w;
+                let patches = patch_matrix(
+                    geometry,
+                    &windows,
+                    &band,
+                    inputs,
+                    images,
+                    &mut scratch.patches,
+                );
+                let shape = [geometry.out_channels, images * columns, depth];
+                if images == 1 {
+                    let destination = &mut destination[band.start * out_w..];
+                    matmul(
+                        destination,
+                        spatial,
+                        false,
+                        shape,
+                        kernel,
+                        patches,
+                        parallelism,
+                    );
+                    continue;
+                }
+                // A group's images share one product; each image's columns go to its plane.
+                let product = &mut scratch.product;
+                product.resize(geometry.out_channels * images * columns, 0.0);
                 matmul(
-                    &mut destination[band.start * out_w..],
-                    spatial,
+                    product,
+                    images * columns,
                     false,
-                    [geometry.out_channels, band.len() * out_w, depth],
+                    shape,
                     kernel,
                     patches,
                     parallelism,
                 );
+                for (channel, row) in product.chunks(images * columns).enumerate() {
+                    for (image, part) in row.chunks(columns).enumerate() {
+                        let start = image * out_plane + channel * spatial + band.start * out_w;
+                        destination[start..start + columns].copy_from_slice(part);
+                    }
+                }
             }
         },
     );
@@ -387,19 +495,22 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
         geometry.output_spatial(),
         geometry.depth(),
     ];
+    let in_plane = geometry.input_plane();
     let kernel_transposed = Matrix::row_major(weight, depth).transposed();
-    let mut input_grad = vec![0.0; geometry.batch * geometry.input_plane()];
-    for_each_image(
-        geometry.batch,
+    let mut input_grad = vec![0.0; geometry.batch * in_plane];
+    for_each_group(
+        geometry,
         &mut input_grad,
-        geometry.input_plane(),
-        |index, destination, patches, parallelism| {
-            let output_grad = &output_grad[index * geometry.output_plane()..];
+        in_plane,
+        |first, destination, scratch, parallelism| {
+            let images = destination.len() / in_plane;
+            let Scratch { patches, product } = scratch;
             for band in geometry.bands() {
                 let columns = band.len() * out_w;
-                let band_grad = Matrix::row_major(&output_grad[band.start * out_w..], spatial);
-                let shape = [depth, columns, geometry.out_channels];
-                if geometry.pointwise() {
+                let band_grad =
+                    output_grad_matrix(geometry, &band, output_grad, [first, images], product);
+                let shape = [depth, images * columns, geometry.out_channels];
+                if geometry.direct() {
                     let destination = &mut destination[band.start * out_w..];
                     matmul(
                         destination,
@@ -410,18 +521,22 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
                         band_grad,
                         parallelism,
                     );
-                } else {
-                    patches.resize(depth * columns, 0.0);
-                    matmul(
-                        patches,
-                        columns,
-                        false,
-                        shape,
-                        kernel_transposed,
-                        band_grad,
-                        parallelism,
-                    );
-                    scatter_add(geometry, &windows, &band, patches, destination);
+                    continue;
+                }
+                let row_stride = images * columns;
+                patches.resize(depth * row_stride, 0.0);
+                matmul(
+                    patches,
+                    row_stride,
+                    false,
+                    shape,
+                    kernel_transposed,
+                    band_grad,
+                    parallelism,
+                );
+                for (image, plane) in destination.chunks_mut(in_plane).enumerate() {
+                    let part = &patches[image * columns..];
+                    scatter_add(geometry, &windows, &band, part, row_stride, plane);
                 }
             }
         },
@@ -430,36 +545,39 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
 }
 
 /// The gradient of the loss with respect to the kernel: the sum over images of each output
-/// gradient times the transpose of its patch matrix. The images are split into one contiguous
-/// share per thread, so the sum's order depends only on the thread count.
+/// gradient times the transpose of its patch matrix. The groups of images are split into one
+/// contiguous share per thread, so the sum's order depends only on the thread count.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
     let windows = geometry.windows();
-    let [out_w, spatial, depth] = [
-        geometry.output[1],
-        geometry.output_spatial(),
-        geometry.depth(),
-    ];
+    let [out_w, depth, group] = [geometry.output[1], geometry.depth(), geometry.group()];
+    let in_plane = geometry.input_plane();
     let size = geometry.out_channels * depth;
-    let (shares, parallelism) = match images_in_parallel(geometry.batch) {
+    let groups = geometry.batch.div_ceil(group);
+    let (shares, parallelism) = match groups_in_parallel(geometry) {
         true => (rayon::current_num_threads(), Parallelism::None),
         false => (1, Parallelism::Rayon(0)),
     };
-    let per_share = geometry.batch.div_ceil(shares.max(1));
+    let per_share = groups.div_ceil(shares.max(1));
     let share = |share: usize| {
         let mut weight_grad = vec![0.0; size];
-        let mut patches = Vec::new();
-        let images = share * per_share..((share + 1) * per_share).min(geometry.batch);
-        for index in images {
-            let image = &input[index * geometry.input_plane()..][..geometry.input_plane()];
-            let output_grad = &output_grad[index * geometry.output_plane()..];
+        let Scratch {
+            mut patches,
+            mut product,
+        } = Scratch::default();
+        for group_index in share * per_share..((share + 1) * per_share).min(groups) {
+            let first = group_index * group;
+            let images = group.min(geometry.batch - first);
+            let inputs = &input[first * in_plane..][..images * in_plane];
             for band in geometry.bands() {
-                let band_grad = Matrix::row_major(&output_grad[band.start * out_w..], spatial);
-                let patches = patch_matrix(geometry, &windows, &band, image, &mut patches);
+                let columns = band.len() * out_w;
+                let band_grad =
+                    output_grad_matrix(geometry, &band, output_grad, [first, images], &mut product);
+                let patches = patch_matrix(geometry, &windows, &band, inputs, images, &mut patches);
                 matmul(
                     &mut weight_grad,
                     depth,
                     true,
-                    [geometry.out_channels, depth, band.len() * out_w],
+                    [geometry.out_channels, depth, images * columns],
                     band_grad,
                     patches.transposed(),
                     parallelism,
