@@ -3,6 +3,7 @@
 //! Joins `model-zoo` and `data`: builds any zoo model on the device chosen at run time and
 //! reports on it. `xtask` is a thin command line over this crate.
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod device;
 pub mod ensemble;

@@ -51,6 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    trainer::allocator::retain_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
