@@ -30,6 +30,8 @@ fn backends() -> Vec<BackendKind> {
 }
 
 fn zoo(c: &mut Criterion) {
+    // As `cargo xtask` does, so both measure the same process settings.
+    trainer::allocator::retain_freed_memory();
     for mode in [Mode::Infer, Mode::Train] {
         let mut group = c.benchmark_group(mode.name());
         // A ResNet-50 training step takes seconds on a CPU: ten samples, short warm-up.
