@@ -153,7 +153,11 @@ impl Layer<Tensor<4>> for MaxPool2d {
 
 impl Layer<Tensor<4>> for AvgPool2d {
     type Output = Tensor<4>;
+    /// On flex by [`crate::blocks::pool::avg_pool2d`] (with the `kernels` feature).
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::pool::avg_pool2d(self, input);
+        #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
         parameterless("AvgPool2d", &output);
         output

@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Shape, Slice};
 use rayon::prelude::*;
 
-use super::flex_buffers::{f32_tensor, f32_values};
+use super::kernel_support::{Constant, f32_tensor, f32_values};
 
 /// `norm.forward(input)`, with the training pass (autodiff device, training enabled) on flex
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
@@ -420,24 +420,5 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
                 output_grad.into_primitive(),
                 epsilon,
             ))
-    }
-}
-
-/// The backward pass of the statistics and of the backward helpers: none. They are
-/// differentiated only as part of [`BatchNormOps::zoo_batch_norm_train`] ([`batch_norm`]
-/// passes them a detached input), so gradients stop there, as at a `detach`.
-#[derive(Debug)]
-struct Constant;
-
-impl<B: Backend, const N: usize> Backward<B, N> for Constant {
-    type State = ();
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, N>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        grads.consume::<B>(&ops.node);
     }
 }

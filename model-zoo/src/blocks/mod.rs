@@ -1,20 +1,22 @@
 //! Building blocks shared by the model families: convolution units and (with the `kernels`
-//! feature) how convolutions, batch normalisation and tanh are computed, the Sequential-style
-//! layer lists that AlexNet and VGG share with torchvision, residual blocks, Inception modules
-//! and Network-in-Network's mlpconv.
+//! feature) how convolutions, batch normalisation, average pooling and tanh are computed, the
+//! Sequential-style layer lists that AlexNet and VGG share with torchvision, residual blocks,
+//! Inception modules and Network-in-Network's mlpconv.
 
 #[cfg(feature = "kernels")]
 pub mod batch_norm;
 pub mod conv;
-#[cfg(feature = "kernels")]
-mod flex_buffers;
 pub mod inception;
+#[cfg(feature = "kernels")]
+mod kernel_support;
 // The extension names burn's ndarray backend, deprecated upstream but still one the trainer
 // offers.
 #[allow(deprecated)]
 #[cfg(feature = "kernels")]
 pub mod lowering;
 pub mod mlpconv;
+#[cfg(feature = "kernels")]
+pub mod pool;
 pub mod residual;
 pub mod sequential;
 #[cfg(feature = "kernels")]

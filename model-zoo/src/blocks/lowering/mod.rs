@@ -36,7 +36,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, FloatDType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
-use super::flex_buffers::{f32_tensor, f32_values};
+use super::kernel_support::{f32_tensor, f32_values};
 
 mod cpu;
 
