@@ -5,11 +5,14 @@
 //! activations and gradients were faulted in page by page again: 8–10 % of a CIFAR ResNet-20
 //! training step on flex went to the kernel's page-fault path (`benches/RESULTS.md`). With both
 //! thresholds raised, memory the first steps touched stays mapped and is reused; the process's
-//! resident memory stays at its peak, as PyTorch's caching allocators keep theirs.
+//! resident memory stays at its peak, as PyTorch's caching allocators keep theirs (and the peak
+//! itself rises a little: freed blocks are not always the right size for the next request).
 
-/// Buffers up to this size come from malloc's heap rather than their own mapping: the ceiling
-/// of glibc's own dynamic threshold on 64-bit systems (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB).
-pub const MMAP_THRESHOLD_BYTES: usize = 32 << 20;
+/// Buffers up to this size come from malloc's heap rather than their own mapping. 1 GiB, so
+/// that VGG-16's 411 MB classifier gradients are reused too: with glibc's own ceiling for its
+/// dynamic threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB) VGG-16 trained at 28–35 images/s on
+/// flex, with 1 GiB at 47, for 15 % more peak memory (`benches/RESULTS.md`).
+pub const MMAP_THRESHOLD_BYTES: usize = 1 << 30;
 
 /// Free memory at the top of a heap is handed back to the kernel only beyond this much.
 pub const TRIM_THRESHOLD_BYTES: usize = 1 << 30;
