@@ -113,12 +113,28 @@ fn planes(shape: &Shape) -> [usize; 3] {
     [batch, channels, dims[2..].iter().product()]
 }
 
-/// Per-channel `1 / √(variance + ε)`.
-fn inverse_deviations(moments: &[f32], channels: usize, epsilon: f64) -> Vec<f32> {
-    moments[channels..]
-        .iter()
-        .map(|variance| (1.0 / (f64::from(*variance) + epsilon).sqrt()) as f32)
-        .collect()
+/// What the passes after the moments read of them: `x`'s layout ([`planes`]), and each
+/// channel's mean and `1 / √(variance + ε)`.
+struct Statistics {
+    shape: [usize; 3],
+    means: Vec<f32>,
+    inverse_deviations: Vec<f32>,
+}
+
+impl Statistics {
+    fn new(x: &FlexTensor, moments: &FlexTensor, epsilon: f64) -> Self {
+        let shape = planes(&x.shape());
+        let moments = f32_values(moments);
+        let (means, variances) = moments.split_at(shape[1]);
+        Self {
+            shape,
+            means: means.to_vec(),
+            inverse_deviations: variances
+                .iter()
+                .map(|variance| (1.0 / (f64::from(*variance) + epsilon).sqrt()) as f32)
+                .collect(),
+        }
+    }
 }
 
 /// `Σ term(a[k], b[k])`, in 16 lanes of `f32` (so it vectorises), then in `f64`.
@@ -207,16 +223,18 @@ impl BatchNormOps for Flex {
         moments: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let shape = planes(&x.shape());
-        let channels = shape[1];
-        let moments = f32_values(&moments);
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let (shape, means, inverse) = (
+            statistics.shape,
+            &statistics.means,
+            &statistics.inverse_deviations,
+        );
         let (gamma, beta) = (f32_values(&gamma), f32_values(&beta));
-        let inverse = inverse_deviations(&moments, channels, epsilon);
         // y = (x − mean) · gamma / σ + beta = a · x + (beta − a · mean).
-        let coefficients: Vec<[f32; 3]> = (0..channels)
+        let coefficients: Vec<[f32; 3]> = (0..shape[1])
             .map(|channel| {
                 let a = gamma[channel] * inverse[channel];
-                [a, 0.0, beta[channel] - a * moments[channel]]
+                [a, 0.0, beta[channel] - a * means[channel]]
             })
             .collect();
         let x_values = f32_values(&x);
@@ -230,15 +248,18 @@ impl BatchNormOps for Flex {
         output_grad: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let shape = planes(&x.shape());
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let (shape, means, inverse) = (
+            statistics.shape,
+            &statistics.means,
+            &statistics.inverse_deviations,
+        );
         let channels = shape[1];
-        let moments = f32_values(&moments);
-        let inverse = inverse_deviations(&moments, channels, epsilon);
         let (x, output_grad) = (f32_values(&x), f32_values(&output_grad));
         let sums: Vec<(f32, f32)> = (0..channels)
             .into_par_iter()
             .map(|channel| {
-                let mean = moments[channel];
+                let mean = means[channel];
                 let centered =
                     channel_sum(shape, channel, &output_grad, &x, |dy, x| dy * (x - mean));
                 let total = channel_sum(shape, channel, &output_grad, &output_grad, |dy, _| dy);
@@ -260,12 +281,15 @@ impl BatchNormOps for Flex {
         output_grad: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let shape = planes(&x.shape());
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let (shape, means, inverse) = (
+            statistics.shape,
+            &statistics.means,
+            &statistics.inverse_deviations,
+        );
         let [batch, channels, spatial] = shape;
         let count = (batch * spatial).max(1) as f32;
-        let moments = f32_values(&moments);
         let (gamma, sums) = (f32_values(&gamma), f32_values(&affine_grads));
-        let inverse = inverse_deviations(&moments, channels, epsilon);
         // dx = k · (dy − mean(dy) − x̂ · mean(dy · x̂)), k = gamma / σ, x̂ = (x − mean) / σ:
         // k · dy + b · x + c with b = −k · mean(dy · x̂) / σ and c = −k · mean(dy) − b · mean.
         let coefficients: Vec<[f32; 3]> = (0..channels)
@@ -274,7 +298,7 @@ impl BatchNormOps for Flex {
                 let mean_dy = sums[channels + channel] / count;
                 let mean_dy_normalized = sums[channel] / count;
                 let b = -k * mean_dy_normalized * inverse[channel];
-                [k, b, -k * mean_dy - b * moments[channel]]
+                [k, b, -k * mean_dy - b * means[channel]]
             })
             .collect();
         let (x_values, output_grad) = (f32_values(&x), f32_values(&output_grad));
