@@ -29,6 +29,12 @@ const PATCH_BAND_FLOATS: usize = 1 << 20;
 /// the `gemm` crate's narrowest micro-kernel mostly empty and pays its set-up per image.
 const MIN_PRODUCT_COLUMNS: usize = 64;
 
+/// The most output channels for which the weight gradient streams the patch matrix unpacked:
+/// the height of `gemm`'s widest AVX-512 micro-kernel (4 × 16 rows), so that each patch row is
+/// read once. With more channels it would be read again for every 64 of them, which measured
+/// slower than packing it (ResNet-18 and VGG-16 at 32×32, 256–512 channels).
+const STREAMED_PATCH_MAX_CHANNELS: usize = 64;
+
 /// The sizes of one ungrouped 2-D convolution.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Geometry {
@@ -547,6 +553,11 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
 /// The gradient of the loss with respect to the kernel: the sum over images of each output
 /// gradient times the transpose of its patch matrix. The groups of images are split into one
 /// contiguous share per thread, so the sum's order depends only on the thread count.
+///
+/// With at most [`STREAMED_PATCH_MAX_CHANNELS`] output channels the sum is taken transposed,
+/// `[C·kh·kw, O]` = patches · output gradientᵀ, so that `gemm` packs the output gradient (`O`
+/// rows) and streams the patch rows as they are, where the untransposed product makes it pack
+/// (transpose) the whole patch matrix, `C·kh·kw` rows.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
     let windows = geometry.windows();
     let [out_w, depth, group] = [geometry.output[1], geometry.depth(), geometry.group()];
@@ -558,6 +569,7 @@ pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &
         false => (1, Parallelism::Rayon(0)),
     };
     let per_share = groups.div_ceil(shares.max(1));
+    let transposed = geometry.out_channels <= STREAMED_PATCH_MAX_CHANNELS;
     let share = |share: usize| {
         let mut weight_grad = vec![0.0; size];
         let Scratch {
@@ -573,20 +585,32 @@ pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &
                 let band_grad =
                     output_grad_matrix(geometry, &band, output_grad, [first, images], &mut product);
                 let patches = patch_matrix(geometry, &windows, &band, inputs, images, &mut patches);
-                matmul(
-                    &mut weight_grad,
-                    depth,
-                    true,
-                    [geometry.out_channels, depth, images * columns],
-                    band_grad,
-                    patches.transposed(),
-                    parallelism,
-                );
+                let positions = images * columns;
+                match transposed {
+                    true => matmul(
+                        &mut weight_grad,
+                        geometry.out_channels,
+                        true,
+                        [depth, geometry.out_channels, positions],
+                        patches,
+                        band_grad.transposed(),
+                        parallelism,
+                    ),
+                    false => matmul(
+                        &mut weight_grad,
+                        depth,
+                        true,
+                        [geometry.out_channels, depth, positions],
+                        band_grad,
+                        patches.transposed(),
+                        parallelism,
+                    ),
+                }
             }
         }
         weight_grad
     };
-    (0..shares)
+    let sum = (0..shares)
         .into_par_iter()
         .map(share)
         .reduce_with(|mut total, part| {
@@ -596,5 +620,15 @@ pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &
                 .for_each(|(sum, value)| *sum += value);
             total
         })
-        .unwrap_or_else(|| vec![0.0; size])
+        .unwrap_or_else(|| vec![0.0; size]);
+    if !transposed {
+        return sum;
+    }
+    let mut weight_grad = vec![0.0; size];
+    for (row, gradients) in sum.chunks(geometry.out_channels.max(1)).enumerate() {
+        for (channel, gradient) in gradients.iter().enumerate() {
+            weight_grad[channel * depth + row] = *gradient;
+        }
+    }
+    weight_grad
 }
