@@ -106,6 +106,13 @@ impl Geometry {
             .map(move |first| first..(first + rows).min(out_h))
     }
 
+    /// Whether consecutive output rows read consecutive input rows of the same width (stride 1,
+    /// "same" width): a patch row's stretch over a band then mirrors one stretch of its input
+    /// channel, with only the columns outside the tap's window to clear.
+    fn rows_mirror_input(&self) -> bool {
+        self.stride == [1, 1] && self.output[1] == self.input[1]
+    }
+
     /// Where each kernel row `i` and column `j` reads, along its axis.
     fn windows(&self) -> Windows {
         let axis = |axis: usize| -> Vec<Option<TapWindow>> {
@@ -192,6 +199,9 @@ fn gather(
     patches: &mut [f32],
     row_stride: usize,
 ) {
+    if geometry.rows_mirror_input() {
+        return gather_mirrored_rows(geometry, windows, band, image, patches, row_stride);
+    }
     let out_w = geometry.output[1];
     walk_patch_rows(geometry, windows, band, row_stride, |offset, run| {
         let row = &mut patches[offset..offset + out_w];
@@ -213,16 +223,115 @@ fn gather(
     });
 }
 
+/// Where one patch row reads its input over a band when [`Geometry::rows_mirror_input`]: its
+/// output rows `rows` (counted from the band's first) read the input from `source` on, one
+/// stretch of whole input rows, of which the columns `columns` of each row are the tap's.
+struct Stretch {
+    rows: Range<usize>,
+    columns: Range<usize>,
+    source: usize,
+}
+
+impl Stretch {
+    /// The span of the patch row (and, from `source`, of the input) that the stretch covers.
+    fn span(&self, width: usize) -> Range<usize> {
+        self.rows.start * width + self.columns.start..(self.rows.end - 1) * width + self.columns.end
+    }
+
+    /// Zeroes the elements of the covered rows that lie outside the tap's columns.
+    fn clear_outside_columns(&self, row: &mut [f32], width: usize) {
+        for output_row in row[self.rows.start * width..self.rows.end * width].chunks_mut(width) {
+            output_row[..self.columns.start].fill(0.0);
+            output_row[self.columns.end..].fill(0.0);
+        }
+    }
+}
+
+/// Calls `visit(row, stretch)` for each patch row's `band.len()·W` elements in `patches`
+/// (rows `row_stride` floats apart) where [`Geometry::rows_mirror_input`]; `stretch` is `None`
+/// when the row reads only padding.
+fn walk_mirrored_rows(
+    geometry: &Geometry,
+    windows: &Windows,
+    band: &Range<usize>,
+    patches: &mut [f32],
+    row_stride: usize,
+    mut visit: impl FnMut(&mut [f32], Option<Stretch>),
+) {
+    let [height, width] = geometry.input;
+    let mut patch_row = 0;
+    for channel in 0..geometry.channels {
+        for row_window in &windows.rows {
+            for column_window in &windows.columns {
+                let row = &mut patches[patch_row * row_stride..][..band.len() * width];
+                patch_row += 1;
+                let stretch = match (row_window, column_window) {
+                    (Some(rows), Some(columns)) => {
+                        let valid = rows.first.max(band.start)..rows.last.min(band.end);
+                        (!valid.is_empty()).then(|| Stretch {
+                            rows: valid.start - band.start..valid.end - band.start,
+                            columns: columns.first..columns.last,
+                            source: (channel * height + rows.start + valid.start - rows.first)
+                                * width
+                                + columns.start,
+                        })
+                    }
+                    _ => None,
+                };
+                visit(row, stretch);
+            }
+        }
+    }
+}
+
+/// [`gather`] where [`Geometry::rows_mirror_input`]: each patch row's stretch over the band is
+/// one copy of the input rows it reads (one `memcpy` instead of one per output row, which at
+/// CIFAR sizes copies 8–32 floats each), after which the columns outside the tap's window, read
+/// from the neighbouring input columns, are cleared.
+fn gather_mirrored_rows(
+    geometry: &Geometry,
+    windows: &Windows,
+    band: &Range<usize>,
+    image: &[f32],
+    patches: &mut [f32],
+    row_stride: usize,
+) {
+    let width = geometry.input[1];
+    walk_mirrored_rows(
+        geometry,
+        windows,
+        band,
+        patches,
+        row_stride,
+        |row, stretch| {
+            let Some(stretch) = stretch else {
+                row.fill(0.0);
+                return;
+            };
+            let span = stretch.span(width);
+            row[..span.start].fill(0.0);
+            row[span.end..].fill(0.0);
+            let count = span.len();
+            row[span].copy_from_slice(&image[stretch.source..stretch.source + count]);
+            stretch.clear_outside_columns(row, width);
+        },
+    );
+}
+
 /// Adds every element of `patches` (laid out as [`gather`] fills it) to the image element it
-/// was gathered from.
+/// was gathered from. Where [`Geometry::rows_mirror_input`], the elements that read padding are
+/// zeroed in `patches` first, so that each patch row's stretch is one sum over its input rows.
 fn scatter_add(
     geometry: &Geometry,
     windows: &Windows,
     band: &Range<usize>,
-    patches: &[f32],
+    patches: &mut [f32],
     row_stride: usize,
     image: &mut [f32],
 ) {
+    if geometry.rows_mirror_input() {
+        return scatter_add_mirrored_rows(geometry, windows, band, patches, row_stride, image);
+    }
     walk_patch_rows(geometry, windows, band, row_stride, |offset, run| {
         let Some(run) = run else {
             return;
@@ -241,6 +350,37 @@ fn scatter_add(
                 .for_each(|(value, gradient)| *value += *gradient),
         }
     });
+}
+
+/// [`scatter_add`] where [`Geometry::rows_mirror_input`]: the inverse of
+/// [`gather_mirrored_rows`].
+fn scatter_add_mirrored_rows(
+    geometry: &Geometry,
+    windows: &Windows,
+    band: &Range<usize>,
+    patches: &mut [f32],
+    row_stride: usize,
+    image: &mut [f32],
+) {
+    let width = geometry.input[1];
+    walk_mirrored_rows(
+        geometry,
+        windows,
+        band,
+        patches,
+        row_stride,
+        |row, stretch| {
+            let Some(stretch) = stretch else {
+                return;
+            };
+            stretch.clear_outside_columns(row, width);
+            let added = &row[stretch.span(width)];
+            image[stretch.source..stretch.source + added.len()]
+                .iter_mut()
+                .zip(added)
+                .for_each(|(value, gradient)| *value += *gradient);
+        },
+    );
 }
 
 /// A read-only matrix inside a slice.
@@ -541,7 +681,7 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
                     parallelism,
                 );
                 for (image, plane) in destination.chunks_mut(in_plane).enumerate() {
-                    let part = &patches[image * columns..];
+                    let part = &mut patches[image * columns..];
                     scatter_add(geometry, &windows, &band, part, row_stride, plane);
                 }
             }
