@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Shape, Slice};
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, f32_tensor, f32_values};
+use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes};
 
 /// `norm.forward(input)`, with the training pass (autodiff device, training enabled) on flex
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
@@ -182,18 +182,14 @@ fn per_channel_affine(
     y: &[f32],
     coefficients: &[[f32; 3]],
 ) -> Vec<f32> {
-    let mut output = vec![0.0; x.len()];
-    output
-        .par_chunks_mut(spatial.max(1))
-        .enumerate()
-        .for_each(|(plane, output)| {
-            let [a, b, c] = coefficients[plane % channels];
-            let range = plane * spatial..(plane + 1) * spatial;
-            for ((output, x), y) in output.iter_mut().zip(&x[range.clone()]).zip(&y[range]) {
-                *output = a * x + b * y + c;
-            }
-        });
-    output
+    from_planes(x.len() / spatial.max(1), spatial, |plane| {
+        let [a, b, c] = coefficients[plane % channels];
+        let range = plane * spatial..(plane + 1) * spatial;
+        x[range.clone()]
+            .iter()
+            .zip(&y[range])
+            .map(move |(x, y)| a * x + b * y + c)
+    })
 }
 
 impl BatchNormOps for Flex {

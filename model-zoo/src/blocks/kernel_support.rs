@@ -10,6 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
+use rayon::prelude::*;
 
 /// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
 ///
@@ -36,6 +37,38 @@ pub(crate) fn f32_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTenso
     )
 }
 
+/// `planes · plane` floats, plane `index` being the values `plane_values(index)` yields, computed
+/// in parallel and written straight into the vector: no zeroing pass over an output the size of
+/// an activation first (a `memset` that took 2–3 % of a CIFAR ResNet-20 training step).
+///
+/// # Panics
+/// If `plane_values` yields fewer than `plane` values for a plane (extra values are ignored).
+pub(crate) fn from_planes<I: Iterator<Item = f32>>(
+    planes: usize,
+    plane: usize,
+    plane_values: impl Fn(usize) -> I + Sync,
+) -> Vec<f32> {
+    let len = planes * plane;
+    let mut values = Vec::with_capacity(len);
+    if plane > 0 {
+        values.spare_capacity_mut()[..len]
+            .par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(index, slots)| {
+                let mut written = 0;
+                for (slot, value) in slots.iter_mut().zip(plane_values(index)) {
+                    slot.write(value);
+                    written += 1;
+                }
+                assert_eq!(written, plane, "plane {index} yielded too few values");
+            });
+    }
+    // SAFETY: every one of the first `len` slots was written above (each plane counted its
+    // writes; a short plane panics, and rayon carries the panic out before this line).
+    unsafe { values.set_len(len) };
+    values
+}
+
 /// The backward pass of an extension's helper operations (statistics, the pieces of a backward
 /// pass): none. They are differentiated only as part of the operation they serve, whose own
 /// backward pass calls them on plain tensors, so gradients stop there, as at a `detach`.
@@ -52,5 +85,23 @@ impl<B: Backend, const N: usize> Backward<B, N> for Constant {
         _checkpointer: &mut Checkpointer,
     ) {
         grads.consume::<B>(&ops.node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_planes;
+
+    #[test]
+    fn from_planes_lays_the_planes_end_to_end() {
+        let values = from_planes(3, 2, |plane| [plane as f32, -1.0].into_iter());
+        assert_eq!(values, [0.0, -1.0, 1.0, -1.0, 2.0, -1.0]);
+        assert!(from_planes(0, 4, |_| std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "plane 1 yielded too few values")]
+    fn from_planes_refuses_a_short_plane() {
+        from_planes(2, 3, |plane| std::iter::repeat_n(0.0, 3 - plane));
     }
 }
