@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Shape, Slice};
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes};
+use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes, vectorized_fn};
 
 /// `norm.forward(input)`, with the training pass (autodiff device, training enabled) on flex
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
@@ -137,23 +137,25 @@ impl Statistics {
     }
 }
 
-/// `Σ term(a[k], b[k])`, in 16 lanes of `f32` (so it vectorises), then in `f64`.
-fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
-    const LANES: usize = 16;
-    let mut lanes = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(a, b)| term(*a, *b))
-        .sum();
-    for (a, b) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            lanes[lane] += term(a[lane], b[lane]);
+vectorized_fn! {
+    /// `Σ term(a[k], b[k])`, in 16 lanes of `f32` (so it vectorises), then in `f64`.
+    fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
+        const LANES: usize = 16;
+        let mut lanes = [0.0f32; LANES];
+        let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(a, b)| term(*a, *b))
+            .sum();
+        for (a, b) in a_chunks.zip(b_chunks) {
+            for lane in 0..LANES {
+                lanes[lane] += term(a[lane], b[lane]);
+            }
         }
+        lanes.iter().map(|lane| f64::from(*lane)).sum::<f64>() + f64::from(tail)
     }
-    lanes.iter().map(|lane| f64::from(*lane)).sum::<f64>() + f64::from(tail)
 }
 
 /// `Σ term(a, b)` over channel `channel`'s elements of two `[B, C, S]` buffers, per image in

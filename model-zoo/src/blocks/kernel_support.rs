@@ -3,6 +3,7 @@
 //! of their non-differentiable helper operations.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use burn::backend::Backend;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -37,6 +38,65 @@ pub(crate) fn f32_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTenso
     )
 }
 
+/// Defines a function whose body is compiled three times, for AVX-512, for AVX2 and for the
+/// baseline, and runs the widest one this CPU has (chosen at run time). The zoo is built for
+/// the baseline `x86-64` target, where its element loops vectorise to 4-float SSE at best (two
+/// floats at a time, for some); `gemm` and burn-flex choose their instructions at run time in
+/// the same way. No fused multiply-adds are formed (Rust does not contract `a * b + c`), so
+/// every path gives the same results.
+macro_rules! vectorized_fn {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                /// # Safety
+                /// The CPU must have AVX-512F.
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+
+                /// # Safety
+                /// The CPU must have AVX2.
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use vectorized_fn;
+
+vectorized_fn! {
+    /// Writes `values` into `slots` in order, as many as both hold; how many were written.
+    fn write_values(slots: &mut [MaybeUninit<f32>], values: impl Iterator<Item = f32>) -> usize {
+        let mut written = 0;
+        for (slot, value) in slots.iter_mut().zip(values) {
+            slot.write(value);
+            written += 1;
+        }
+        written
+    }
+}
+
 /// `planes · plane` floats, plane `index` being the values `plane_values(index)` yields, computed
 /// in parallel and written straight into the vector: no zeroing pass over an output the size of
 /// an activation first (a `memset` that took 2–3 % of a CIFAR ResNet-20 training step).
@@ -55,11 +115,7 @@ pub(crate) fn from_planes<I: Iterator<Item = f32>>(
             .par_chunks_mut(plane)
             .enumerate()
             .for_each(|(index, slots)| {
-                let mut written = 0;
-                for (slot, value) in slots.iter_mut().zip(plane_values(index)) {
-                    slot.write(value);
-                    written += 1;
-                }
+                let written = write_values(slots, plane_values(index));
                 assert_eq!(written, plane, "plane {index} yielded too few values");
             });
     }

@@ -20,6 +20,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::{TapWindow, tap_window};
+use crate::blocks::kernel_support::vectorized_fn;
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.
@@ -340,10 +341,7 @@ fn scatter_add(
         let read = &patches[offset + run.first..offset + run.last];
         let target = &mut image[run.source..];
         match run.step {
-            1 => target
-                .iter_mut()
-                .zip(read)
-                .for_each(|(value, gradient)| *value += *gradient),
+            1 => add_assign(target, read),
             step => target
                 .iter_mut()
                 .step_by(step)
@@ -376,12 +374,22 @@ fn scatter_add_mirrored_rows(
             };
             stretch.clear_outside_columns(row, width);
             let added = &row[stretch.span(width)];
-            image[stretch.source..stretch.source + added.len()]
-                .iter_mut()
-                .zip(added)
-                .for_each(|(value, gradient)| *value += *gradient);
+            add_assign(
+                &mut image[stretch.source..stretch.source + added.len()],
+                added,
+            );
         },
     );
+}
+
+vectorized_fn! {
+    /// `target[k] += values[k]` for every `k` of `values` (`target` may be longer).
+    fn add_assign(target: &mut [f32], values: &[f32]) {
+        target
+            .iter_mut()
+            .zip(values)
+            .for_each(|(value, gradient)| *value += *gradient)
+    }
 }
 
 /// A read-only matrix inside a slice.
