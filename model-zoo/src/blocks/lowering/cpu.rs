@@ -211,8 +211,8 @@ fn gather(
             row.fill(0.0);
             return;
         };
-        row[..run.first].fill(0.0);
-        row[run.last..].fill(0.0);
+        zero(&mut row[..run.first]);
+        zero(&mut row[run.last..]);
         let read = &mut row[run.first..run.last];
         let source = &image[run.source..];
         match run.step {
@@ -240,11 +240,15 @@ impl Stretch {
         self.rows.start * width + self.columns.start..(self.rows.end - 1) * width + self.columns.end
     }
 
-    /// Zeroes the elements of the covered rows that lie outside the tap's columns.
+    /// Zeroes the elements of the covered rows that lie outside the tap's columns: a column at
+    /// a time, a handful of strided stores (a `fill` per row was a `memset` call per row for
+    /// one or two floats).
     fn clear_outside_columns(&self, row: &mut [f32], width: usize) {
-        for output_row in row[self.rows.start * width..self.rows.end * width].chunks_mut(width) {
-            output_row[..self.columns.start].fill(0.0);
-            output_row[self.columns.end..].fill(0.0);
+        let covered = &mut row[self.rows.start * width..self.rows.end * width];
+        for column in (0..self.columns.start).chain(self.columns.end..width) {
+            for value in covered[column..].iter_mut().step_by(width) {
+                *value = 0.0;
+            }
         }
     }
 }
@@ -311,13 +315,21 @@ fn gather_mirrored_rows(
                 return;
             };
             let span = stretch.span(width);
-            row[..span.start].fill(0.0);
-            row[span.end..].fill(0.0);
+            zero(&mut row[..span.start]);
+            zero(&mut row[span.end..]);
             let count = span.len();
             row[span].copy_from_slice(&image[stretch.source..stretch.source + count]);
             stretch.clear_outside_columns(row, width);
         },
     );
+}
+
+/// Zeroes `values`, where most calls get none (the padding on either side of an inner tap's
+/// stretch), without a `memset` call for those.
+fn zero(values: &mut [f32]) {
+    if !values.is_empty() {
+        values.fill(0.0);
+    }
 }
 
 /// Adds every element of `patches` (laid out as [`gather`] fills it) to the image element it
