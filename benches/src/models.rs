@@ -13,14 +13,14 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Distribution, FloatDType};
 use model_zoo::blocks::{ConvLowering, conv_lowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
+use trainer::sgd::MomentumSgd;
 
 /// Inference (eval mode, no autodiff) or a whole training step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,11 +308,12 @@ impl Workload {
         };
         Ok(Self {
             loss: CrossEntropyLossConfig::new().init(&device),
-            optimizer: SgdConfig::new()
-                .with_momentum(Some(
-                    MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-                ))
-                .init(),
+            // The trainer's SGD (momentum 0.9, no dampening: PyTorch's `SGD(momentum=0.9)`).
+            optimizer: ModuleOptimizer::from(MomentumSgd {
+                momentum: Some(0.9),
+                nesterov: false,
+                weight_decay: 0.0,
+            }),
             device,
             mode,
             images,

@@ -13,6 +13,7 @@ pub mod features;
 pub mod parity;
 pub mod plot;
 pub mod schedule;
+pub mod sgd;
 pub mod summary;
 pub mod train;
 pub mod transfer;

@@ -17,10 +17,9 @@ use std::time::Instant;
 use burn::module::{Module, ParamGroup, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamConfig, AdamWConfig, DynOptimizer, DynState, GradientsParams, LearningRate,
-    ModuleOptimizer, Optimizer, OptimizerRecord, SgdConfig, StateSink, StateSource,
+    ModuleOptimizer, Optimizer, OptimizerRecord, StateSink, StateSource,
 };
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -37,6 +36,7 @@ use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
+use crate::sgd::MomentumSgd;
 use crate::transfer::{FreezePolicy, freeze, pretrained};
 use crate::{BackendKind, BackendUnavailable};
 
@@ -635,12 +635,6 @@ fn grouped<O: Optimizer + 'static>(
 /// The run's optimiser for `model`.
 fn optimizer(config: &TrainConfig, model: &ZooModel, device: &Device) -> ModuleOptimizer {
     let decay = (config.weight_decay > 0.0).then_some(config.weight_decay);
-    let momentum = (config.momentum > 0.0).then(|| {
-        MomentumConfig::new()
-            .with_momentum(config.momentum)
-            .with_dampening(0.0)
-            .with_nesterov(config.nesterov)
-    });
     let spared = decay.is_some() && !config.decay_norm_and_bias;
     let backbone = (config.backbone_lr_mult != 1.0).then(|| {
         let undecayed = ParamGroup::from_regex(UNDECAYED_PARAMS).expect("a valid pattern");
@@ -654,11 +648,10 @@ fn optimizer(config: &TrainConfig, model: &ZooModel, device: &Device) -> ModuleO
         }
         (config.backbone_lr_mult, weights, others)
     });
-    let sgd = |decay: Option<f64>| {
-        SgdConfig::new()
-            .with_momentum(momentum.clone())
-            .with_weight_decay(decay.map(|d| WeightDecayConfig::new(d as f32)))
-            .build()
+    let sgd = |decay: Option<f64>| MomentumSgd {
+        momentum: (config.momentum > 0.0).then_some(config.momentum as f32),
+        nesterov: config.nesterov,
+        weight_decay: decay.unwrap_or(0.0) as f32,
     };
     let adam = |decay: Option<f64>| {
         AdamConfig::new()
