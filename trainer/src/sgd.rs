@@ -4,7 +4,7 @@
 //!
 //! Why: Burn 0.22.1's `Sgd` composes the step from tensor operations (scale the gradient, scale
 //! the velocity, add, scale by the rate, subtract; five passes over every parameter, each into a
-//! new buffer). VGG-16 at 32×32 carries 138 M parameters, and those passes took about 30 % of
+//! new buffer). VGG-16 at 32×32 carries 138 M parameters, and those passes took 23–30 % of
 //! its training step on this project's 2-core VM (`benches/RESULTS.md`). The state records under
 //! the same names as Burn's `SgdState` (`momentum.velocity`), so optimiser checkpoints of either
 //! load into the other. Other backends, other float types and Nesterov momentum take the same
