@@ -209,11 +209,7 @@ impl MomentumSgd {
                 self.weight_decay,
             ));
         }
-        let grad = self.decayed(grad, param);
-        match previous {
-            Some(velocity) => velocity.mul_scalar(momentum).add(grad),
-            None => grad,
-        }
+        accumulate(momentum, previous, self.decayed(grad, param))
     }
 
     /// `g + λ·p`.
@@ -243,10 +239,7 @@ impl Optimizer for MomentumSgd {
         };
         if self.nesterov {
             let grad = self.decayed(grad, &tensor);
-            let velocity = match previous {
-                Some(velocity) => velocity.mul_scalar(momentum).add(grad.clone()),
-                None => grad.clone(),
-            };
+            let velocity = accumulate(momentum, previous, grad.clone());
             let direction = velocity.clone().mul_scalar(momentum).add(grad);
             let param = tensor - direction.mul_scalar(lr);
             return (param, Some(state_of(velocity)));
@@ -260,6 +253,18 @@ impl Optimizer for MomentumSgd {
         MomentumSgdState {
             velocity: state.velocity.map(|velocity| velocity.to_device(device)),
         }
+    }
+}
+
+/// `μ·v + g` from tensor operations, or `g` on the first step.
+fn accumulate<const D: usize>(
+    momentum: f32,
+    previous: Option<Tensor<D>>,
+    grad: Tensor<D>,
+) -> Tensor<D> {
+    match previous {
+        Some(velocity) => velocity.mul_scalar(momentum).add(grad),
+        None => grad,
     }
 }
 
