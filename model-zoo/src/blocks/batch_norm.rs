@@ -176,6 +176,17 @@ fn channel_sum(
         .sum()
 }
 
+/// A `[2, C]` tensor of `pair(c)` for every channel `c`, computed in parallel: the first
+/// elements in row 0, the second in row 1 (the moments, and the scale and shift gradients).
+fn per_channel_pairs(
+    channels: usize,
+    pair: impl Fn(usize) -> (f32, f32) + Send + Sync,
+) -> FlexTensor {
+    let pairs: Vec<(f32, f32)> = (0..channels).into_par_iter().map(pair).collect();
+    let (first, second): (Vec<f32>, Vec<f32>) = pairs.into_iter().unzip();
+    f32_tensor([first, second].concat(), [2, channels])
+}
+
 /// `a · x + b · y + c` for every element, with `(a, b, c)` chosen per channel, into a new
 /// `[B, C, S]` buffer.
 fn per_channel_affine(
@@ -200,18 +211,12 @@ impl BatchNormOps for Flex {
         let [batch, channels, spatial] = shape;
         let count = (batch * spatial).max(1) as f64;
         let x = f32_values(&x);
-        let moments: Vec<(f32, f32)> = (0..channels)
-            .into_par_iter()
-            .map(|channel| {
-                let mean = channel_sum(shape, channel, &x, &x, |x, _| x) / count;
-                let center = mean as f32;
-                let squares =
-                    channel_sum(shape, channel, &x, &x, |x, _| (x - center) * (x - center));
-                (mean as f32, (squares / count) as f32)
-            })
-            .collect();
-        let (means, variances): (Vec<f32>, Vec<f32>) = moments.into_iter().unzip();
-        f32_tensor([means, variances].concat(), [2, channels])
+        per_channel_pairs(channels, |channel| {
+            let mean = channel_sum(shape, channel, &x, &x, |x, _| x) / count;
+            let center = mean as f32;
+            let squares = channel_sum(shape, channel, &x, &x, |x, _| (x - center) * (x - center));
+            (mean as f32, (squares / count) as f32)
+        })
     }
 
     fn zoo_batch_norm_train(
@@ -221,12 +226,11 @@ impl BatchNormOps for Flex {
         moments: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let statistics = Statistics::new(&x, &moments, epsilon);
-        let (shape, means, inverse) = (
-            statistics.shape,
-            &statistics.means,
-            &statistics.inverse_deviations,
-        );
+        let Statistics {
+            shape,
+            means,
+            inverse_deviations: inverse,
+        } = Statistics::new(&x, &moments, epsilon);
         let (gamma, beta) = (f32_values(&gamma), f32_values(&beta));
         // y = (x − mean) · gamma / σ + beta = a · x + (beta − a · mean).
         let coefficients: Vec<[f32; 3]> = (0..shape[1])
@@ -246,29 +250,22 @@ impl BatchNormOps for Flex {
         output_grad: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let statistics = Statistics::new(&x, &moments, epsilon);
-        let (shape, means, inverse) = (
-            statistics.shape,
-            &statistics.means,
-            &statistics.inverse_deviations,
-        );
+        let Statistics {
+            shape,
+            means,
+            inverse_deviations: inverse,
+        } = Statistics::new(&x, &moments, epsilon);
         let channels = shape[1];
         let (x, output_grad) = (f32_values(&x), f32_values(&output_grad));
-        let sums: Vec<(f32, f32)> = (0..channels)
-            .into_par_iter()
-            .map(|channel| {
-                let mean = means[channel];
-                let centered =
-                    channel_sum(shape, channel, &output_grad, &x, |dy, x| dy * (x - mean));
-                let total = channel_sum(shape, channel, &output_grad, &output_grad, |dy, _| dy);
-                (
-                    (centered * f64::from(inverse[channel])) as f32,
-                    total as f32,
-                )
-            })
-            .collect();
-        let (gamma_grad, beta_grad): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
-        f32_tensor([gamma_grad, beta_grad].concat(), [2, channels])
+        per_channel_pairs(channels, |channel| {
+            let mean = means[channel];
+            let centered = channel_sum(shape, channel, &output_grad, &x, |dy, x| dy * (x - mean));
+            let total = channel_sum(shape, channel, &output_grad, &output_grad, |dy, _| dy);
+            (
+                (centered * f64::from(inverse[channel])) as f32,
+                total as f32,
+            )
+        })
     }
 
     fn zoo_batch_norm_input_grad(
@@ -279,12 +276,11 @@ impl BatchNormOps for Flex {
         output_grad: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let statistics = Statistics::new(&x, &moments, epsilon);
-        let (shape, means, inverse) = (
-            statistics.shape,
-            &statistics.means,
-            &statistics.inverse_deviations,
-        );
+        let Statistics {
+            shape,
+            means,
+            inverse_deviations: inverse,
+        } = Statistics::new(&x, &moments, epsilon);
         let [batch, channels, spatial] = shape;
         let count = (batch * spatial).max(1) as f32;
         let (gamma, sums) = (f32_values(&gamma), f32_values(&affine_grads));

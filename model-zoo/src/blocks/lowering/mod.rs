@@ -245,11 +245,7 @@ impl PatchMatmulConv for Flex {
         };
         let input_grad =
             cpu::input_gradient(&geometry, &f32_values(&weight), &f32_values(&output_grad));
-        let [height, width] = geometry.input;
-        f32_tensor(
-            input_grad,
-            [geometry.batch, geometry.channels, height, width],
-        )
+        f32_tensor(input_grad, x.shape())
     }
 
     fn conv2d_patch_matmul_weight_backward(
@@ -263,11 +259,7 @@ impl PatchMatmulConv for Flex {
         };
         let weight_grad =
             cpu::weight_gradient(&geometry, &f32_values(&x), &f32_values(&output_grad));
-        let [kernel_h, kernel_w] = geometry.kernel;
-        f32_tensor(
-            weight_grad,
-            [geometry.out_channels, geometry.channels, kernel_h, kernel_w],
-        )
+        f32_tensor(weight_grad, weight.shape())
     }
 }
 
