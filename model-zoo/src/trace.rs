@@ -131,15 +131,30 @@ impl<const D: usize> Layer<Tensor<D>> for BatchNorm {
         let output = crate::blocks::batch_norm::batch_norm(self, input);
         #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
-        record(|| LayerRecord {
-            kind: "BatchNorm",
-            param_id: Some(self.gamma.id),
-            output_shape: per_sample_shape(&output),
-            params: 2 * self.gamma.shape().num_elements(),
-            macs: 0,
-        });
+        record_batch_norm(self, &output);
         output
     }
+}
+
+/// `relu(norm.run(input))`: conv → BN → ReLU's last two steps, trained on flex as one by
+/// [`crate::blocks::batch_norm::batch_norm_relu`] (with the `kernels` feature).
+pub(crate) fn batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "kernels")]
+    let output = crate::blocks::batch_norm::batch_norm_relu(norm, input);
+    #[cfg(not(feature = "kernels"))]
+    let output = burn::tensor::activation::relu(norm.forward(input));
+    record_batch_norm(norm, &output);
+    output
+}
+
+fn record_batch_norm<const D: usize>(norm: &BatchNorm, output: &Tensor<D>) {
+    record(|| LayerRecord {
+        kind: "BatchNorm",
+        param_id: Some(norm.gamma.id),
+        output_shape: per_sample_shape(output),
+        params: 2 * norm.gamma.shape().num_elements(),
+        macs: 0,
+    });
 }
 
 impl Layer<Tensor<4>> for MaxPool2d {

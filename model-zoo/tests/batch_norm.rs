@@ -1,12 +1,14 @@
 //! The zoo's batch normalisation on flex computes what Burn's `BatchNorm::forward` computes in
 //! training: outputs, the input's, scale's and shift's gradients, and the running statistics;
-//! and it leaves evaluation to Burn.
+//! and it leaves evaluation to Burn. The same holds for batch norm with a ReLU folded in,
+//! against Burn's `relu(BatchNorm::forward(x))`.
 
 use burn::module::{Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use model_zoo::blocks::batch_norm::batch_norm;
+use burn::tensor::activation::relu;
+use model_zoo::blocks::batch_norm::{batch_norm, batch_norm_relu};
 
 /// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
 /// largest magnitude (at least 1).
@@ -58,7 +60,18 @@ fn outcome<const D: usize>(
     ]
 }
 
-fn check_against_burn<const D: usize>(shape: [usize; D]) {
+/// Burn's batch norm followed by its ReLU.
+fn burns_batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    relu(norm.forward(input))
+}
+
+/// The zoo's `fused` batch norm (with or without a ReLU) against Burn's `unfused` one, on an
+/// input of `shape`.
+fn check_against_burn<const D: usize>(
+    shape: [usize; D],
+    unfused: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
+    fused: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
+) {
     let device = Device::flex().autodiff();
     // Seeded: with few samples per channel a draw can land two values close together, and the
     // input gradient then cancels to rounding noise in either implementation.
@@ -74,8 +87,8 @@ fn check_against_burn<const D: usize>(shape: [usize; D]) {
         running_var: RunningState::new(zoos.running_var.value()),
         ..zoos
     };
-    let expected = outcome(&burns, &input, &cotangent, BatchNorm::forward);
-    let actual = outcome(&zoos, &input, &cotangent, batch_norm);
+    let expected = outcome(&burns, &input, &cotangent, unfused);
+    let actual = outcome(&zoos, &input, &cotangent, fused);
     let names = [
         "output",
         "input grad",
@@ -91,13 +104,20 @@ fn check_against_burn<const D: usize>(shape: [usize; D]) {
 
 #[test]
 fn training_matches_burns_batch_norm_on_images() {
-    check_against_burn([5, 3, 7, 6]);
-    check_against_burn([4, 16, 1, 1]);
+    check_against_burn([5, 3, 7, 6], BatchNorm::forward, batch_norm);
+    check_against_burn([4, 16, 1, 1], BatchNorm::forward, batch_norm);
 }
 
 #[test]
 fn training_matches_burns_batch_norm_on_vectors() {
-    check_against_burn([9, 4]);
+    check_against_burn([9, 4], BatchNorm::forward, batch_norm);
+}
+
+#[test]
+fn training_with_the_relu_folded_in_matches_burns_batch_norm_then_relu() {
+    check_against_burn([5, 3, 7, 6], burns_batch_norm_relu, batch_norm_relu);
+    check_against_burn([4, 16, 1, 1], burns_batch_norm_relu, batch_norm_relu);
+    check_against_burn([9, 4], burns_batch_norm_relu, batch_norm_relu);
 }
 
 #[test]
@@ -106,6 +126,8 @@ fn evaluation_uses_the_running_statistics() {
     let norm = norm(3, &device);
     let input = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(3.0, 2.0), &device);
     let expected = norm.forward(input.clone());
-    let actual = batch_norm(&norm, input);
-    assert_close(expected, actual, 0.0, "evaluation output");
+    let actual = batch_norm(&norm, input.clone());
+    assert_close(expected.clone(), actual, 0.0, "evaluation output");
+    let actual = batch_norm_relu(&norm, input);
+    assert_close(relu(expected), actual, 0.0, "evaluation output with the ReLU");
 }

@@ -1,14 +1,15 @@
 //! Batch normalisation's training pass (Ioffe & Szegedy 2015) on flex as four passes over
 //! contiguous `f32` buffers: the batch's per-channel moments, the normalisation, and in the
-//! backward pass the scale and shift gradients, then the input gradient.
+//! backward pass the scale and shift gradients, then the input gradient. A ReLU that follows
+//! (conv → BN → ReLU, as in every ResNet block) can be folded into the same passes.
 //!
 //! Why: Burn 0.22.1's `batch_norm_train` and its backward pass are composed of tensor
 //! operations, and each per-channel statistic starts with swapping the batch and channel axes,
 //! a full copy of the activation. In a CIFAR ResNet-20 training step on flex, once the
 //! convolutions were the zoo's own, those copies and the element-wise passes around them were
 //! the largest share left (`benches/RESULTS.md`). Other backends, and evaluation everywhere,
-//! keep Burn's `BatchNorm::forward`; the results are the same either way, the running
-//! statistics included.
+//! keep Burn's `BatchNorm::forward` (and `relu`); the results are the same either way, the
+//! running statistics included.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -20,6 +21,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use burn::tensor::{DType, Shape, Slice};
 use rayon::prelude::*;
 
@@ -29,6 +31,17 @@ use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes, vecto
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
 /// the batch's statistics and moves the running statistics `momentum` of the way towards them.
 pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    normalize(norm, input, false)
+}
+
+/// `relu(norm.forward(input))`, as [`batch_norm`] but with the ReLU folded into its passes on
+/// flex: no pass of its own forward, and none backward, where the ReLU's mask is recomputed
+/// from the input instead of read from a saved output.
+pub fn batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    normalize(norm, input, true)
+}
+
+fn normalize<const D: usize>(norm: &BatchNorm, input: Tensor<D>, then_relu: bool) -> Tensor<D> {
     let device = input.device();
     let [channels] = norm.gamma.dims();
     let on_flex = matches!(
@@ -37,7 +50,8 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<
     );
     let training = device.is_autodiff() && norm.training.is_enabled();
     if !(on_flex && training && input.dtype() == DType::F32 && input.dims()[1] == channels) {
-        return norm.forward(input);
+        let output = norm.forward(input);
+        return if then_relu { relu(output) } else { output };
     }
     let moments = Tensor::<2>::from_dispatch(Dispatch::zoo_channel_moments(
         input.clone().detach().into_dispatch(),
@@ -48,6 +62,7 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<
         norm.beta.val().into_dispatch(),
         moments.clone().into_dispatch(),
         norm.epsilon,
+        then_relu,
     ));
     let momentum = norm.momentum;
     let moment = |row: usize| moments.clone().narrow(0, row, 1).reshape([channels]);
@@ -70,39 +85,49 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<
 
 /// Batch normalisation with the batch's own statistics, in the passes the module
 /// documentation lists. Tensors are `[B, C, ...]`; per-channel values are `[C]`; `moments`
-/// is `[2, C]`: each channel's mean, then its biased variance, of the same `x`.
+/// is `[2, C]`: each channel's mean, then its biased variance, of the same `x`. With
+/// `then_relu` the output is the ReLU of the normalised input, and the gradients are those of
+/// that composition.
 #[backend_extension(Flex, Autodiff)]
 pub trait BatchNormOps: Backend {
     /// The per-channel moments of `x` over the batch and spatial axes.
     fn zoo_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `(x − mean) / √(variance + ε) · gamma + beta`, differentiated as a function of `x`
-    /// through the moments as well (they must be `x`'s own).
+    /// `(x − mean) / √(variance + ε) · gamma + beta` (then its ReLU), differentiated as a
+    /// function of `x` through the moments as well (they must be `x`'s own).
     fn zoo_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self>;
 
-    /// `[2, C]`: gamma's gradient `Σ dy · x̂`, then beta's `Σ dy`, given the output gradient.
+    /// `[2, C]`: gamma's gradient `Σ dy · x̂`, then beta's `Σ dy`, given the output gradient
+    /// (with `then_relu`, `dy` is the gradient that passes the ReLU).
     fn zoo_batch_norm_affine_grads(
         x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self>;
 
     /// `x`'s gradient, `gamma / σ · (dy − mean(dy) − x̂ · mean(dy · x̂))`, from the sums
     /// [`Self::zoo_batch_norm_affine_grads`] returned.
+    #[allow(clippy::too_many_arguments)]
     fn zoo_batch_norm_input_grad(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         affine_grads: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -111,6 +136,54 @@ fn planes(shape: &Shape) -> [usize; 3] {
     let dims = shape.as_slice();
     let [batch, channels] = [dims[0], dims[1]];
     [batch, channels, dims[2..].iter().product()]
+}
+
+/// One channel's normalisation as `scale · x + shift`: `scale = gamma / σ`,
+/// `shift = beta − scale · mean`.
+#[derive(Clone, Copy)]
+struct Affine {
+    scale: f32,
+    shift: f32,
+}
+
+impl Affine {
+    fn apply(self, x: f32) -> f32 {
+        self.scale * x + self.shift
+    }
+}
+
+/// What passes a channel's activation: `pass(value, x)` is `value` where the activation lets
+/// the element whose input is `x` through, else 0. Applied to the normalised value it is the
+/// forward pass; applied to the output gradient, what reaches batch norm's own output.
+trait Gate: Copy + Send + Sync {
+    fn pass(self, value: f32, x: f32) -> f32;
+}
+
+/// No activation: everything passes.
+#[derive(Clone, Copy)]
+struct Open;
+
+impl Gate for Open {
+    fn pass(self, value: f32, _: f32) -> f32 {
+        value
+    }
+}
+
+/// A ReLU after the normalisation: an element passes where its normalised value is positive
+/// (or NaN, which the ReLU keeps, as PyTorch and burn-flex do). The mask is recomputed from
+/// `x` with the forward pass's own arithmetic, so it is the forward pass's mask exactly.
+#[derive(Clone, Copy)]
+struct ReluAfter(Affine);
+
+impl Gate for ReluAfter {
+    fn pass(self, value: f32, x: f32) -> f32 {
+        let normalized = self.0.apply(x);
+        if normalized.is_nan() || normalized > 0.0 {
+            value
+        } else {
+            0.0
+        }
+    }
 }
 
 /// What the passes after the moments read of them: `x`'s layout ([`planes`]), and each
@@ -134,6 +207,20 @@ impl Statistics {
                 .map(|variance| (1.0 / (f64::from(*variance) + epsilon).sqrt()) as f32)
                 .collect(),
         }
+    }
+
+    /// Each channel's normalisation by `gamma` and `beta`.
+    fn affines(&self, gamma: &FlexTensor, beta: &FlexTensor) -> Vec<Affine> {
+        let (gamma, beta) = (f32_values(gamma), f32_values(beta));
+        (0..self.shape[1])
+            .map(|channel| {
+                let scale = gamma[channel] * self.inverse_deviations[channel];
+                Affine {
+                    scale,
+                    shift: beta[channel] - scale * self.means[channel],
+                }
+            })
+            .collect()
     }
 }
 
@@ -187,21 +274,87 @@ fn per_channel_pairs(
     f32_tensor([first, second].concat(), [2, channels])
 }
 
-/// `a · x + b · y + c` for every element, with `(a, b, c)` chosen per channel, into a new
-/// `[B, C, S]` buffer.
-fn per_channel_affine(
+/// `map(c)(x, y)` for every element, `c` being the element's channel, into a new `[B, C, S]`
+/// buffer.
+fn per_channel_map<M: Fn(f32, f32) -> f32>(
     [_, channels, spatial]: [usize; 3],
     x: &[f32],
     y: &[f32],
-    coefficients: &[[f32; 3]],
+    map: impl Fn(usize) -> M + Sync,
 ) -> Vec<f32> {
     from_planes(x.len() / spatial.max(1), spatial, |plane| {
-        let [a, b, c] = coefficients[plane % channels];
+        let map = map(plane % channels);
         let range = plane * spatial..(plane + 1) * spatial;
         x[range.clone()]
             .iter()
             .zip(&y[range])
-            .map(move |(x, y)| a * x + b * y + c)
+            .map(move |(x, y)| map(*x, *y))
+    })
+}
+
+/// The normalised `x`, through `gate(c)` for channel `c`.
+fn normalized<G: Gate>(
+    statistics: &Statistics,
+    affines: &[Affine],
+    x: &[f32],
+    gate: impl Fn(usize) -> G + Sync,
+) -> Vec<f32> {
+    per_channel_map(statistics.shape, x, x, |channel| {
+        let (affine, gate) = (affines[channel], gate(channel));
+        move |x, _| gate.pass(affine.apply(x), x)
+    })
+}
+
+/// Per channel, `Σ dy · (x − mean) / σ` and `Σ dy`, with `dy` the output gradient through
+/// `gate(c)`.
+fn affine_grads<G: Gate>(
+    statistics: &Statistics,
+    x: &[f32],
+    output_grad: &[f32],
+    gate: impl Fn(usize) -> G + Send + Sync,
+) -> FlexTensor {
+    let shape = statistics.shape;
+    per_channel_pairs(shape[1], |channel| {
+        let (mean, gate) = (statistics.means[channel], gate(channel));
+        let centered = channel_sum(shape, channel, output_grad, x, |dy, x| {
+            gate.pass(dy, x) * (x - mean)
+        });
+        let total = channel_sum(shape, channel, output_grad, x, |dy, x| gate.pass(dy, x));
+        let inverse = f64::from(statistics.inverse_deviations[channel]);
+        ((centered * inverse) as f32, total as f32)
+    })
+}
+
+/// `x`'s gradient from the output gradient through `gate(c)` and the sums of
+/// [`affine_grads`].
+fn input_grad<G: Gate>(
+    statistics: &Statistics,
+    gamma: &[f32],
+    sums: &[f32],
+    [x, output_grad]: [&[f32]; 2],
+    gate: impl Fn(usize) -> G + Sync,
+) -> Vec<f32> {
+    let Statistics {
+        shape,
+        means,
+        inverse_deviations: inverse,
+    } = statistics;
+    let [batch, channels, spatial] = *shape;
+    let count = (batch * spatial).max(1) as f32;
+    // dx = k · (dy − mean(dy) − x̂ · mean(dy · x̂)), k = gamma / σ, x̂ = (x − mean) / σ:
+    // k · dy + b · x + c with b = −k · mean(dy · x̂) / σ and c = −k · mean(dy) − b · mean.
+    let coefficients: Vec<[f32; 3]> = (0..channels)
+        .map(|channel| {
+            let k = gamma[channel] * inverse[channel];
+            let mean_dy = sums[channels + channel] / count;
+            let mean_dy_normalized = sums[channel] / count;
+            let b = -k * mean_dy_normalized * inverse[channel];
+            [k, b, -k * mean_dy - b * means[channel]]
+        })
+        .collect();
+    per_channel_map(*shape, output_grad, x, |channel| {
+        let ([k, b, c], gate) = (coefficients[channel], gate(channel));
+        move |dy, x| k * gate.pass(dy, x) + b * x + c
     })
 }
 
@@ -225,79 +378,61 @@ impl BatchNormOps for Flex {
         beta: FlexTensor,
         moments: FlexTensor,
         epsilon: f64,
+        then_relu: bool,
     ) -> FlexTensor {
-        let Statistics {
-            shape,
-            means,
-            inverse_deviations: inverse,
-        } = Statistics::new(&x, &moments, epsilon);
-        let (gamma, beta) = (f32_values(&gamma), f32_values(&beta));
-        // y = (x − mean) · gamma / σ + beta = a · x + (beta − a · mean).
-        let coefficients: Vec<[f32; 3]> = (0..shape[1])
-            .map(|channel| {
-                let a = gamma[channel] * inverse[channel];
-                [a, 0.0, beta[channel] - a * means[channel]]
-            })
-            .collect();
-        let x_values = f32_values(&x);
-        let output = per_channel_affine(shape, &x_values, &x_values, &coefficients);
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let affines = statistics.affines(&gamma, &beta);
+        let values = f32_values(&x);
+        let output = match then_relu {
+            true => normalized(&statistics, &affines, &values, |c| ReluAfter(affines[c])),
+            false => normalized(&statistics, &affines, &values, |_| Open),
+        };
         f32_tensor(output, x.shape())
     }
 
     fn zoo_batch_norm_affine_grads(
         x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
         moments: FlexTensor,
         output_grad: FlexTensor,
         epsilon: f64,
+        then_relu: bool,
     ) -> FlexTensor {
-        let Statistics {
-            shape,
-            means,
-            inverse_deviations: inverse,
-        } = Statistics::new(&x, &moments, epsilon);
-        let channels = shape[1];
+        let statistics = Statistics::new(&x, &moments, epsilon);
         let (x, output_grad) = (f32_values(&x), f32_values(&output_grad));
-        per_channel_pairs(channels, |channel| {
-            let mean = means[channel];
-            let centered = channel_sum(shape, channel, &output_grad, &x, |dy, x| dy * (x - mean));
-            let total = channel_sum(shape, channel, &output_grad, &output_grad, |dy, _| dy);
-            (
-                (centered * f64::from(inverse[channel])) as f32,
-                total as f32,
-            )
-        })
+        match then_relu {
+            true => {
+                let affines = statistics.affines(&gamma, &beta);
+                affine_grads(&statistics, &x, &output_grad, |c| ReluAfter(affines[c]))
+            }
+            false => affine_grads(&statistics, &x, &output_grad, |_| Open),
+        }
     }
 
     fn zoo_batch_norm_input_grad(
         x: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         moments: FlexTensor,
         affine_grads: FlexTensor,
         output_grad: FlexTensor,
         epsilon: f64,
+        then_relu: bool,
     ) -> FlexTensor {
-        let Statistics {
-            shape,
-            means,
-            inverse_deviations: inverse,
-        } = Statistics::new(&x, &moments, epsilon);
-        let [batch, channels, spatial] = shape;
-        let count = (batch * spatial).max(1) as f32;
-        let (gamma, sums) = (f32_values(&gamma), f32_values(&affine_grads));
-        // dx = k · (dy − mean(dy) − x̂ · mean(dy · x̂)), k = gamma / σ, x̂ = (x − mean) / σ:
-        // k · dy + b · x + c with b = −k · mean(dy · x̂) / σ and c = −k · mean(dy) − b · mean.
-        let coefficients: Vec<[f32; 3]> = (0..channels)
-            .map(|channel| {
-                let k = gamma[channel] * inverse[channel];
-                let mean_dy = sums[channels + channel] / count;
-                let mean_dy_normalized = sums[channel] / count;
-                let b = -k * mean_dy_normalized * inverse[channel];
-                [k, b, -k * mean_dy - b * means[channel]]
-            })
-            .collect();
-        let (x_values, output_grad) = (f32_values(&x), f32_values(&output_grad));
-        let input_grad = per_channel_affine(shape, &output_grad, &x_values, &coefficients);
-        f32_tensor(input_grad, x.shape())
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let (gamma_values, sums) = (f32_values(&gamma), f32_values(&affine_grads));
+        let (values, output_grad) = (f32_values(&x), f32_values(&output_grad));
+        let factors = [&values[..], &output_grad[..]];
+        let grad = match then_relu {
+            true => {
+                let affines = statistics.affines(&gamma, &beta);
+                let gate = |c| ReluAfter(affines[c]);
+                input_grad(&statistics, &gamma_values, &sums, factors, gate)
+            }
+            false => input_grad(&statistics, &gamma_values, &sums, factors, |_| Open),
+        };
+        f32_tensor(grad, x.shape())
     }
 }
 
@@ -315,17 +450,22 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
         beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self> {
-        /// The gradients of `x`, `gamma` and `beta`, from the saved input, scale and moments.
+        /// The gradients of `x`, `gamma` and `beta`, from the saved input, scale, shift and
+        /// moments (the shift only for the ReLU's mask).
         #[derive(Debug)]
         struct BatchNormGradients;
 
         impl<B: BatchNormOps> Backward<B, 3> for BatchNormGradients {
+            /// `x`, `gamma`, `beta`, the moments, ε and whether a ReLU follows.
             type State = (
                 B::FloatTensorPrimitive,
                 B::FloatTensorPrimitive,
                 B::FloatTensorPrimitive,
+                B::FloatTensorPrimitive,
                 f64,
+                bool,
             );
 
             fn backward(
@@ -336,12 +476,15 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
             ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let output_grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, moments, epsilon) = ops.state;
+                let (x, gamma, beta, moments, epsilon, then_relu) = ops.state;
                 let affine = B::zoo_batch_norm_affine_grads(
                     x.clone(),
+                    gamma.clone(),
+                    beta.clone(),
                     moments.clone(),
                     output_grad.clone(),
                     epsilon,
+                    then_relu,
                 );
                 let [_, channels] = affine.shape().dims();
                 let row = |row: usize| {
@@ -361,10 +504,12 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
                     let input_grad = B::zoo_batch_norm_input_grad(
                         x,
                         gamma,
+                        beta,
                         moments,
                         affine,
                         output_grad,
                         epsilon,
+                        then_relu,
                     );
                     grads.register::<B>(node.id, input_grad);
                 }
@@ -372,57 +517,72 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
         }
 
         let moments = moments.into_primitive();
+        let parents = [x.node(), gamma.node(), beta.node()];
+        let [x, gamma, beta] = [x, gamma, beta].map(|tensor| tensor.into_primitive());
+        let output = B::zoo_batch_norm_train(
+            x.clone(),
+            gamma.clone(),
+            beta.clone(),
+            moments.clone(),
+            epsilon,
+            then_relu,
+        );
         match BatchNormGradients
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .prepare::<C>(parents)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
-                let state = (x.clone(), gamma.clone(), moments.clone(), epsilon);
-                let output =
-                    B::zoo_batch_norm_train(x, gamma, beta.into_primitive(), moments, epsilon);
-                prep.finish(state, output)
+                prep.finish((x, gamma, beta, moments, epsilon, then_relu), output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_batch_norm_train(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                moments,
-                epsilon,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }
 
     fn zoo_batch_norm_affine_grads(
         x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self> {
-        let nodes = [x.node(), moments.node(), output_grad.node()];
+        let nodes = [
+            x.node(),
+            gamma.node(),
+            beta.node(),
+            moments.node(),
+            output_grad.node(),
+        ];
         Constant
             .prepare::<C>(nodes)
             .compute_bound()
             .stateless(B::zoo_batch_norm_affine_grads(
                 x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
                 moments.into_primitive(),
                 output_grad.into_primitive(),
                 epsilon,
+                then_relu,
             ))
     }
 
     fn zoo_batch_norm_input_grad(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         moments: FloatTensor<Self>,
         affine_grads: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         epsilon: f64,
+        then_relu: bool,
     ) -> FloatTensor<Self> {
         let nodes = [
             x.node(),
             gamma.node(),
+            beta.node(),
             moments.node(),
             affine_grads.node(),
             output_grad.node(),
@@ -433,10 +593,12 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
             .stateless(B::zoo_batch_norm_input_grad(
                 x.into_primitive(),
                 gamma.into_primitive(),
+                beta.into_primitive(),
                 moments.into_primitive(),
                 affine_grads.into_primitive(),
                 output_grad.into_primitive(),
                 epsilon,
+                then_relu,
             ))
     }
 }

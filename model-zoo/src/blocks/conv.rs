@@ -5,7 +5,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::trace::Layer;
+use crate::trace::{self, Layer};
 
 /// A `k×k` convolution with He (Kaiming) normal initialisation over fan-out, as torchvision
 /// initialises ResNet and VGG (He et al. 2015, "Delving deep into rectifiers").
@@ -88,10 +88,9 @@ impl ConvUnit {
     /// Applies the unit.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv.run(x);
-        let x = match &self.bn {
-            Some(bn) => bn.run(x),
-            None => x,
-        };
-        relu(x)
+        match &self.bn {
+            Some(bn) => trace::batch_norm_relu(bn, x),
+            None => relu(x),
+        }
     }
 }

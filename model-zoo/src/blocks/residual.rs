@@ -187,7 +187,7 @@ pub struct BasicBlock {
 impl BasicBlock {
     /// `a[l+2] = g(z[l+2] + a[l])`.
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.run(self.conv1.run(a.clone())));
+        let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(a.clone()));
         let z = self.bn2.run(self.conv2.run(x));
         close_block(z, a, &self.shortcut)
     }
@@ -215,8 +215,8 @@ pub struct Bottleneck {
 impl Bottleneck {
     /// `a[l+3] = g(z[l+3] + a[l])`.
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.run(self.conv1.run(a.clone())));
-        let x = relu(self.bn2.run(self.conv2.run(x)));
+        let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(a.clone()));
+        let x = trace::batch_norm_relu(&self.bn2, self.conv2.run(x));
         let z = self.bn3.run(self.conv3.run(x));
         close_block(z, a, &self.shortcut)
     }

@@ -10,7 +10,6 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::blocks::residual::{BasicBlock, ResidualBlockConfig};
 use crate::blocks::{ShortcutKind, he_normal_conv};
@@ -141,7 +140,7 @@ fn zeroed(mut conv: Conv2d) -> Conv2d {
 
 impl Classifier for CifarResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.run(self.conv1.run(x)));
+        let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(x));
         [&self.layer1, &self.layer2, &self.layer3]
             .into_iter()
             .flatten()

@@ -7,7 +7,6 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::blocks::residual::{BOTTLENECK_EXPANSION, ResidualBlock, ResidualBlockConfig};
 use crate::blocks::{ShortcutKind, he_normal_conv};
@@ -129,7 +128,7 @@ pub struct ResNet {
 
 impl Classifier for ResNet {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.run(self.conv1.run(x)));
+        let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(x));
         let x = self.maxpool.run(x);
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
