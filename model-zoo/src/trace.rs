@@ -147,6 +147,27 @@ pub(crate) fn batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>
     output
 }
 
+/// `relu(norm.run(input) + shortcut())`: a residual block's last batch norm, its sum and its
+/// ReLU, computed together on flex in training by
+/// [`crate::blocks::batch_norm::batch_norm_add_relu`] (with the `kernels` feature). The
+/// shortcut is computed after batch norm is recorded, so the layers are recorded in the order
+/// of the unfused block.
+pub(crate) fn batch_norm_add_relu(
+    norm: &BatchNorm,
+    input: Tensor<4>,
+    shortcut: impl FnOnce() -> Tensor<4>,
+) -> Tensor<4> {
+    record_batch_norm(norm, &input);
+    let shortcut = shortcut();
+    #[cfg(feature = "kernels")]
+    let output = crate::blocks::batch_norm::batch_norm_add_relu(norm, input, shortcut);
+    #[cfg(not(feature = "kernels"))]
+    let output = burn::tensor::activation::relu(norm.forward(input) + shortcut);
+    parameterless("Add", &output);
+    output
+}
+
+/// Records `norm` with its output's shape (its input's).
 fn record_batch_norm<const D: usize>(norm: &BatchNorm, output: &Tensor<D>) {
     record(|| LayerRecord {
         kind: "BatchNorm",
@@ -204,13 +225,6 @@ impl<const D: usize> Layer<Tensor<D>> for Dropout {
         parameterless("Dropout", &output);
         output
     }
-}
-
-/// The skip connection's sum, a[l+2] = g(z[l+2] + a[l]) before g.
-pub(crate) fn add(residual: Tensor<4>, shortcut: Tensor<4>) -> Tensor<4> {
-    let output = residual + shortcut;
-    parameterless("Add", &output);
-    output
 }
 
 /// Channel concatenation of parallel branches (the Inception module's output).

@@ -1,14 +1,15 @@
 //! The zoo's batch normalisation on flex computes what Burn's `BatchNorm::forward` computes in
 //! training: outputs, the input's, scale's and shift's gradients, and the running statistics;
 //! and it leaves evaluation to Burn. The same holds for batch norm with a ReLU folded in,
-//! against Burn's `relu(BatchNorm::forward(x))`.
+//! against Burn's `relu(BatchNorm::forward(x))`, and with a residual sum and a ReLU, against
+//! `relu(BatchNorm::forward(x) + shortcut)` (the shortcut's gradient included).
 
 use burn::module::{Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
-use model_zoo::blocks::batch_norm::{batch_norm, batch_norm_relu};
+use model_zoo::blocks::batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 
 /// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
 /// largest magnitude (at least 1).
@@ -38,46 +39,77 @@ fn norm(channels: usize, device: &Device) -> BatchNorm {
     norm
 }
 
-/// Output, input gradient, scale gradient, shift gradient and the running mean and variance
-/// after two training steps of `forward`, for `input` under a fixed cotangent.
+/// A batch norm, or a batch norm with what follows it, of an input and a shortcut (which a
+/// plain batch norm ignores).
+type Forward<const D: usize> = fn(&BatchNorm, Tensor<D>, Tensor<D>) -> Tensor<D>;
+
+/// Output, input gradient, scale gradient, shift gradient, the running mean and variance and
+/// (where `forward` reads it) the shortcut's gradient, after two training steps of `forward`,
+/// for `input` and `shortcut` under a fixed cotangent.
 fn outcome<const D: usize>(
     norm: &BatchNorm,
-    input: &Tensor<D>,
-    cotangent: &Tensor<D>,
-    forward: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
+    [input, shortcut, cotangent]: [&Tensor<D>; 3],
+    forward: Forward<D>,
 ) -> Vec<Tensor<1>> {
-    forward(norm, input.clone() * 2.0 + 1.0);
+    forward(norm, input.clone() * 2.0 + 1.0, shortcut.clone());
     let input = input.clone().require_grad();
-    let output = forward(norm, input.clone());
+    let shortcut = shortcut.clone().require_grad();
+    let output = forward(norm, input.clone(), shortcut.clone());
     let grads = (output.clone() * cotangent.clone()).sum().backward();
-    vec![
+    let mut outcome = vec![
         output.flatten(0, D - 1),
         input.grad(&grads).unwrap().flatten(0, D - 1),
         norm.gamma.val().grad(&grads).unwrap(),
         norm.beta.val().grad(&grads).unwrap(),
         norm.running_mean.value(),
         norm.running_var.value(),
-    ]
+    ];
+    outcome.extend(shortcut.grad(&grads).map(|grad| grad.flatten(0, D - 1)));
+    outcome
 }
 
-/// Burn's batch norm followed by its ReLU.
-fn burns_batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+fn burns_batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>, _: Tensor<D>) -> Tensor<D> {
+    norm.forward(input)
+}
+
+fn zoos_batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>, _: Tensor<D>) -> Tensor<D> {
+    batch_norm(norm, input)
+}
+
+fn burns_batch_norm_relu<const D: usize>(
+    norm: &BatchNorm,
+    input: Tensor<D>,
+    _: Tensor<D>,
+) -> Tensor<D> {
     relu(norm.forward(input))
 }
 
-/// The zoo's `fused` batch norm (with or without a ReLU) against Burn's `unfused` one, on an
+fn zoos_batch_norm_relu<const D: usize>(
+    norm: &BatchNorm,
+    input: Tensor<D>,
+    _: Tensor<D>,
+) -> Tensor<D> {
+    batch_norm_relu(norm, input)
+}
+
+fn burns_batch_norm_add_relu<const D: usize>(
+    norm: &BatchNorm,
+    input: Tensor<D>,
+    shortcut: Tensor<D>,
+) -> Tensor<D> {
+    relu(norm.forward(input) + shortcut)
+}
+
+/// The zoo's `fused` batch norm (with what follows it) against Burn's `unfused` one, on an
 /// input of `shape`.
-fn check_against_burn<const D: usize>(
-    shape: [usize; D],
-    unfused: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
-    fused: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
-) {
+fn check_against_burn<const D: usize>(shape: [usize; D], unfused: Forward<D>, fused: Forward<D>) {
     let device = Device::flex().autodiff();
     // Seeded: with few samples per channel a draw can land two values close together, and the
     // input gradient then cancels to rounding noise in either implementation.
     device.seed(7);
     let channels = shape[1];
     let input = Tensor::<D>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+    let shortcut = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let cotangent = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let burns = norm(channels, &device);
     let zoos = burns.clone();
@@ -87,8 +119,9 @@ fn check_against_burn<const D: usize>(
         running_var: RunningState::new(zoos.running_var.value()),
         ..zoos
     };
-    let expected = outcome(&burns, &input, &cotangent, unfused);
-    let actual = outcome(&zoos, &input, &cotangent, fused);
+    let expected = outcome(&burns, [&input, &shortcut, &cotangent], unfused);
+    let actual = outcome(&zoos, [&input, &shortcut, &cotangent], fused);
+    assert_eq!(expected.len(), actual.len(), "outcomes of {shape:?}");
     let names = [
         "output",
         "input grad",
@@ -96,6 +129,7 @@ fn check_against_burn<const D: usize>(
         "beta grad",
         "running mean",
         "running variance",
+        "shortcut grad",
     ];
     for (what, (expected, actual)) in names.iter().zip(expected.into_iter().zip(actual)) {
         assert_close(expected, actual, 1e-4, &format!("{what} of {shape:?}"));
@@ -104,20 +138,31 @@ fn check_against_burn<const D: usize>(
 
 #[test]
 fn training_matches_burns_batch_norm_on_images() {
-    check_against_burn([5, 3, 7, 6], BatchNorm::forward, batch_norm);
-    check_against_burn([4, 16, 1, 1], BatchNorm::forward, batch_norm);
+    check_against_burn([5, 3, 7, 6], burns_batch_norm, zoos_batch_norm);
+    check_against_burn([4, 16, 1, 1], burns_batch_norm, zoos_batch_norm);
 }
 
 #[test]
 fn training_matches_burns_batch_norm_on_vectors() {
-    check_against_burn([9, 4], BatchNorm::forward, batch_norm);
+    check_against_burn([9, 4], burns_batch_norm, zoos_batch_norm);
 }
 
 #[test]
 fn training_with_the_relu_folded_in_matches_burns_batch_norm_then_relu() {
-    check_against_burn([5, 3, 7, 6], burns_batch_norm_relu, batch_norm_relu);
-    check_against_burn([4, 16, 1, 1], burns_batch_norm_relu, batch_norm_relu);
-    check_against_burn([9, 4], burns_batch_norm_relu, batch_norm_relu);
+    check_against_burn([5, 3, 7, 6], burns_batch_norm_relu, zoos_batch_norm_relu);
+    check_against_burn([4, 16, 1, 1], burns_batch_norm_relu, zoos_batch_norm_relu);
+    check_against_burn([9, 4], burns_batch_norm_relu, zoos_batch_norm_relu);
+}
+
+#[test]
+fn training_with_the_residual_sum_folded_in_matches_burns_batch_norm_add_relu() {
+    check_against_burn([5, 3, 7, 6], burns_batch_norm_add_relu, batch_norm_add_relu);
+    check_against_burn(
+        [4, 16, 1, 1],
+        burns_batch_norm_add_relu,
+        batch_norm_add_relu,
+    );
+    check_against_burn([9, 4], burns_batch_norm_add_relu, batch_norm_add_relu);
 }
 
 #[test]
@@ -128,6 +173,20 @@ fn evaluation_uses_the_running_statistics() {
     let expected = norm.forward(input.clone());
     let actual = batch_norm(&norm, input.clone());
     assert_close(expected.clone(), actual, 0.0, "evaluation output");
-    let actual = batch_norm_relu(&norm, input);
-    assert_close(relu(expected), actual, 0.0, "evaluation output with the ReLU");
+    let actual = batch_norm_relu(&norm, input.clone());
+    assert_close(
+        relu(expected.clone()),
+        actual,
+        0.0,
+        "evaluation output with the ReLU",
+    );
+    let shortcut = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+    let actual = batch_norm_add_relu(&norm, input, shortcut.clone());
+    let expected = relu(expected + shortcut);
+    assert_close(
+        expected,
+        actual,
+        0.0,
+        "evaluation output with the sum and the ReLU",
+    );
 }

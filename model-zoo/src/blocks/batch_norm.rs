@@ -11,18 +11,18 @@
 //! keep Burn's `BatchNorm::forward` (and `relu`); the results are the same either way, the
 //! running statistics included.
 
-use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::{DType, Shape, Slice};
+use burn::tensor::{DType, DispatchTensor, Shape, Slice};
 use rayon::prelude::*;
 
 use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes, vectorized_fn};
@@ -31,39 +31,78 @@ use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes, vecto
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
 /// the batch's statistics and moves the running statistics `momentum` of the way towards them.
 pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
-    normalize(norm, input, false)
+    if !trains_on_flex(norm, &input) {
+        return norm.forward(input);
+    }
+    normalize_on_flex(norm, input, |[input, gamma, beta, moments]| {
+        Dispatch::zoo_batch_norm_train(input, gamma, beta, moments, norm.epsilon, false)
+    })
 }
 
 /// `relu(norm.forward(input))`, as [`batch_norm`] but with the ReLU folded into its passes on
 /// flex: no pass of its own forward, and none backward, where the ReLU's mask is recomputed
 /// from the input instead of read from a saved output.
 pub fn batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
-    normalize(norm, input, true)
+    if !trains_on_flex(norm, &input) {
+        return relu(norm.forward(input));
+    }
+    normalize_on_flex(norm, input, |[input, gamma, beta, moments]| {
+        Dispatch::zoo_batch_norm_train(input, gamma, beta, moments, norm.epsilon, true)
+    })
 }
 
-fn normalize<const D: usize>(norm: &BatchNorm, input: Tensor<D>, then_relu: bool) -> Tensor<D> {
+/// `relu(norm.forward(input) + shortcut)`, a residual block's last steps (`g(z[l+2] + a[l])`,
+/// He et al. 2016, figure 2), as [`batch_norm`] but with the sum and the ReLU in the same pass
+/// on flex; backward, the ReLU's gradient (the shortcut's) feeds batch norm's passes.
+pub fn batch_norm_add_relu<const D: usize>(
+    norm: &BatchNorm,
+    input: Tensor<D>,
+    shortcut: Tensor<D>,
+) -> Tensor<D> {
+    let fits = shortcut.dims() == input.dims() && shortcut.dtype() == input.dtype();
+    if !(fits && trains_on_flex(norm, &input)) {
+        return relu(norm.forward(input) + shortcut);
+    }
+    normalize_on_flex(norm, input, |[input, gamma, beta, moments]| {
+        let shortcut = shortcut.into_dispatch();
+        Dispatch::zoo_batch_norm_add_relu(input, gamma, beta, moments, shortcut, norm.epsilon)
+    })
+}
+
+/// Whether [`BatchNormOps`] computes `norm` on `input`: training (autodiff device, training
+/// enabled) on flex, in `f32`, with `norm`'s channel count.
+fn trains_on_flex<const D: usize>(norm: &BatchNorm, input: &Tensor<D>) -> bool {
     let device = input.device();
-    let [channels] = norm.gamma.dims();
     let on_flex = matches!(
         device.clone().without_autodiff().as_dispatch(),
         DispatchDevice::Flex(_)
     );
-    let training = device.is_autodiff() && norm.training.is_enabled();
-    if !(on_flex && training && input.dtype() == DType::F32 && input.dims()[1] == channels) {
-        let output = norm.forward(input);
-        return if then_relu { relu(output) } else { output };
-    }
+    let [channels] = norm.gamma.dims();
+    on_flex
+        && device.is_autodiff()
+        && norm.training.is_enabled()
+        && input.dtype() == DType::F32
+        && input.dims()[1] == channels
+}
+
+/// `normalize([input, gamma, beta, moments])` with the batch's moments, which also move the
+/// running statistics.
+fn normalize_on_flex<const D: usize>(
+    norm: &BatchNorm,
+    input: Tensor<D>,
+    normalize: impl FnOnce([DispatchTensor; 4]) -> DispatchTensor,
+) -> Tensor<D> {
+    let device = input.device();
+    let [channels] = norm.gamma.dims();
     let moments = Tensor::<2>::from_dispatch(Dispatch::zoo_channel_moments(
         input.clone().detach().into_dispatch(),
     ));
-    let output = Tensor::from_dispatch(Dispatch::zoo_batch_norm_train(
+    let output = Tensor::from_dispatch(normalize([
         input.into_dispatch(),
         norm.gamma.val().into_dispatch(),
         norm.beta.val().into_dispatch(),
         moments.clone().into_dispatch(),
-        norm.epsilon,
-        then_relu,
-    ));
+    ]));
     let momentum = norm.momentum;
     let moment = |row: usize| moments.clone().narrow(0, row, 1).reshape([channels]);
     let running_mean = norm
@@ -114,6 +153,17 @@ pub trait BatchNormOps: Backend {
         output_grad: FloatTensor<Self>,
         epsilon: f64,
         then_relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// `relu(batch norm of x + shortcut)`, differentiated as a function of `x` (through the
+    /// moments as well) and of the shortcut.
+    fn zoo_batch_norm_add_relu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
     ) -> FloatTensor<Self>;
 
     /// `x`'s gradient, `gamma / σ · (dy − mean(dy) − x̂ · mean(dy · x̂))`, from the sums
@@ -169,21 +219,26 @@ impl Gate for Open {
     }
 }
 
-/// A ReLU after the normalisation: an element passes where its normalised value is positive
-/// (or NaN, which the ReLU keeps, as PyTorch and burn-flex do). The mask is recomputed from
-/// `x` with the forward pass's own arithmetic, so it is the forward pass's mask exactly.
+/// A ReLU after the normalisation: an element passes where its normalised value does
+/// ([`passes_relu`]). The mask is recomputed from `x` with the forward pass's own arithmetic,
+/// so it is the forward pass's mask exactly.
 #[derive(Clone, Copy)]
 struct ReluAfter(Affine);
 
 impl Gate for ReluAfter {
     fn pass(self, value: f32, x: f32) -> f32 {
-        let normalized = self.0.apply(x);
-        if normalized.is_nan() || normalized > 0.0 {
+        if passes_relu(self.0.apply(x)) {
             value
         } else {
             0.0
         }
     }
+}
+
+/// Whether a ReLU keeps `value`: where it is positive, or NaN (kept, as PyTorch and
+/// burn-flex do, so that a diverging run shows).
+fn passes_relu(value: f32) -> bool {
+    value.is_nan() || value > 0.0
 }
 
 /// What the passes after the moments read of them: `x`'s layout ([`planes`]), and each
@@ -390,6 +445,27 @@ impl BatchNormOps for Flex {
         f32_tensor(output, x.shape())
     }
 
+    fn zoo_batch_norm_add_relu(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        moments: FlexTensor,
+        shortcut: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let statistics = Statistics::new(&x, &moments, epsilon);
+        let affines = statistics.affines(&gamma, &beta);
+        let (values, shortcut) = (f32_values(&x), f32_values(&shortcut));
+        let output = per_channel_map(statistics.shape, &values, &shortcut, |channel| {
+            let affine = affines[channel];
+            move |x, shortcut| {
+                let sum = affine.apply(x) + shortcut;
+                if passes_relu(sum) { sum } else { 0.0 }
+            }
+        });
+        f32_tensor(output, x.shape())
+    }
+
     fn zoo_batch_norm_affine_grads(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -436,6 +512,63 @@ impl BatchNormOps for Flex {
     }
 }
 
+/// What batch norm's backward pass reads: `x`, `gamma`, `beta`, the moments, ε and whether a
+/// ReLU follows.
+type Saved<B> = (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    f64,
+    bool,
+);
+
+/// Registers the gradients of `x`, `gamma` and `beta` (those of `nodes` that need one), given
+/// the gradient of batch norm's output.
+fn register_batch_norm_grads<B: BatchNormOps>(
+    grads: &mut Gradients,
+    [node_x, node_gamma, node_beta]: [Option<NodeId>; 3],
+    (x, gamma, beta, moments, epsilon, then_relu): Saved<B>,
+    output_grad: FloatTensor<B>,
+) {
+    let affine = B::zoo_batch_norm_affine_grads(
+        x.clone(),
+        gamma.clone(),
+        beta.clone(),
+        moments.clone(),
+        output_grad.clone(),
+        epsilon,
+        then_relu,
+    );
+    let [_, channels] = affine.shape().dims();
+    let row = |row: usize| {
+        let slice = B::float_slice(
+            affine.clone(),
+            &[Slice::from(row..row + 1), Slice::from(0..channels)],
+        );
+        B::float_reshape(slice, Shape::new([channels]))
+    };
+    if let Some(node) = node_gamma {
+        grads.register::<B>(node, row(0));
+    }
+    if let Some(node) = node_beta {
+        grads.register::<B>(node, row(1));
+    }
+    if let Some(node) = node_x {
+        let input_grad = B::zoo_batch_norm_input_grad(
+            x,
+            gamma,
+            beta,
+            moments,
+            affine,
+            output_grad,
+            epsilon,
+            then_relu,
+        );
+        grads.register::<B>(node, input_grad);
+    }
+}
+
 impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
     fn zoo_channel_moments(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Constant
@@ -452,21 +585,12 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
         epsilon: f64,
         then_relu: bool,
     ) -> FloatTensor<Self> {
-        /// The gradients of `x`, `gamma` and `beta`, from the saved input, scale, shift and
-        /// moments (the shift only for the ReLU's mask).
+        /// The gradients of `x`, `gamma` and `beta`.
         #[derive(Debug)]
         struct BatchNormGradients;
 
         impl<B: BatchNormOps> Backward<B, 3> for BatchNormGradients {
-            /// `x`, `gamma`, `beta`, the moments, ε and whether a ReLU follows.
-            type State = (
-                B::FloatTensorPrimitive,
-                B::FloatTensorPrimitive,
-                B::FloatTensorPrimitive,
-                B::FloatTensorPrimitive,
-                f64,
-                bool,
-            );
+            type State = Saved<B>;
 
             fn backward(
                 self,
@@ -474,45 +598,9 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
                 let output_grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, beta, moments, epsilon, then_relu) = ops.state;
-                let affine = B::zoo_batch_norm_affine_grads(
-                    x.clone(),
-                    gamma.clone(),
-                    beta.clone(),
-                    moments.clone(),
-                    output_grad.clone(),
-                    epsilon,
-                    then_relu,
-                );
-                let [_, channels] = affine.shape().dims();
-                let row = |row: usize| {
-                    let slice = B::float_slice(
-                        affine.clone(),
-                        &[Slice::from(row..row + 1), Slice::from(0..channels)],
-                    );
-                    B::float_reshape(slice, Shape::new([channels]))
-                };
-                if let Some(node) = node_gamma {
-                    grads.register::<B>(node.id, row(0));
-                }
-                if let Some(node) = node_beta {
-                    grads.register::<B>(node.id, row(1));
-                }
-                if let Some(node) = node_x {
-                    let input_grad = B::zoo_batch_norm_input_grad(
-                        x,
-                        gamma,
-                        beta,
-                        moments,
-                        affine,
-                        output_grad,
-                        epsilon,
-                        then_relu,
-                    );
-                    grads.register::<B>(node.id, input_grad);
-                }
+                let nodes = ops.parents.map(|node| node.map(|node| node.id));
+                register_batch_norm_grads::<B>(grads, nodes, ops.state, output_grad);
             }
         }
 
@@ -534,6 +622,66 @@ impl<B: BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
         {
             OpsKind::Tracked(prep) => {
                 prep.finish((x, gamma, beta, moments, epsilon, then_relu), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn zoo_batch_norm_add_relu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        moments: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        /// The gradients of `x`, `gamma`, `beta` and the shortcut: the ReLU's (from the saved
+        /// output) is the shortcut's and the output gradient of batch norm.
+        #[derive(Debug)]
+        struct BatchNormAddReluGradients;
+
+        impl<B: BatchNormOps> Backward<B, 4> for BatchNormAddReluGradients {
+            type State = (Saved<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 4>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let output_grad = grads.consume::<B>(&ops.node);
+                let [node_x, node_gamma, node_beta, node_shortcut] =
+                    ops.parents.map(|node| node.map(|node| node.id));
+                let (saved, output) = ops.state;
+                let sum_grad = B::relu_backward(output, output_grad);
+                if let Some(node) = node_shortcut {
+                    grads.register::<B>(node, sum_grad.clone());
+                }
+                let nodes = [node_x, node_gamma, node_beta];
+                register_batch_norm_grads::<B>(grads, nodes, saved, sum_grad);
+            }
+        }
+
+        let moments = moments.into_primitive();
+        let parents = [x.node(), gamma.node(), beta.node(), shortcut.node()];
+        let [x, gamma, beta, shortcut] =
+            [x, gamma, beta, shortcut].map(|tensor| tensor.into_primitive());
+        let output = B::zoo_batch_norm_add_relu(
+            x.clone(),
+            gamma.clone(),
+            beta.clone(),
+            moments.clone(),
+            shortcut,
+            epsilon,
+        );
+        match BatchNormAddReluGradients
+            .prepare::<C>(parents)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let saved = (x, gamma, beta, moments, epsilon, false);
+                prep.finish((saved, output.clone()), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(output),
         }

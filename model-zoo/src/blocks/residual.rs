@@ -7,7 +7,6 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Identity};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::conv::he_normal_conv;
@@ -162,10 +161,17 @@ impl Projection {
     }
 }
 
-fn close_block(z: Tensor<4>, a: Tensor<4>, shortcut: &Option<Shortcut>) -> Tensor<4> {
+/// `g(z + a)` with `z = norm(convolved)`, the block's last batch norm; `g(z)` in the plain
+/// twin. The three steps are one on flex in training ([`trace::batch_norm_add_relu`]).
+fn close_block(
+    norm: &BatchNorm,
+    convolved: Tensor<4>,
+    a: Tensor<4>,
+    shortcut: &Option<Shortcut>,
+) -> Tensor<4> {
     match shortcut {
-        Some(shortcut) => relu(trace::add(z, shortcut.forward(a))),
-        None => relu(z),
+        Some(shortcut) => trace::batch_norm_add_relu(norm, convolved, || shortcut.forward(a)),
+        None => trace::batch_norm_relu(norm, convolved),
     }
 }
 
@@ -188,8 +194,7 @@ impl BasicBlock {
     /// `a[l+2] = g(z[l+2] + a[l])`.
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
         let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(a.clone()));
-        let z = self.bn2.run(self.conv2.run(x));
-        close_block(z, a, &self.shortcut)
+        close_block(&self.bn2, self.conv2.run(x), a, &self.shortcut)
     }
 }
 
@@ -217,8 +222,7 @@ impl Bottleneck {
     pub fn forward(&self, a: Tensor<4>) -> Tensor<4> {
         let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(a.clone()));
         let x = trace::batch_norm_relu(&self.bn2, self.conv2.run(x));
-        let z = self.bn3.run(self.conv3.run(x));
-        close_block(z, a, &self.shortcut)
+        close_block(&self.bn3, self.conv3.run(x), a, &self.shortcut)
     }
 }
 
