@@ -188,17 +188,19 @@ fn planes(shape: &Shape) -> [usize; 3] {
     [batch, channels, dims[2..].iter().product()]
 }
 
-/// One channel's normalisation as `scale · x + shift`: `scale = gamma / σ`,
-/// `shift = beta − scale · mean`.
+/// One channel's normalisation, `(x − mean) · scale + beta` with `scale = gamma / σ`. The
+/// input is centred first, as Burn and PyTorch do: folded into `scale · x + shift`, the two
+/// terms would cancel where the mean is large against the spread.
 #[derive(Clone, Copy)]
 struct Affine {
+    mean: f32,
     scale: f32,
-    shift: f32,
+    beta: f32,
 }
 
 impl Affine {
     fn apply(self, x: f32) -> f32 {
-        self.scale * x + self.shift
+        (x - self.mean) * self.scale + self.beta
     }
 }
 
@@ -268,54 +270,57 @@ impl Statistics {
     fn affines(&self, gamma: &FlexTensor, beta: &FlexTensor) -> Vec<Affine> {
         let (gamma, beta) = (f32_values(gamma), f32_values(beta));
         (0..self.shape[1])
-            .map(|channel| {
-                let scale = gamma[channel] * self.inverse_deviations[channel];
-                Affine {
-                    scale,
-                    shift: beta[channel] - scale * self.means[channel],
-                }
+            .map(|channel| Affine {
+                mean: self.means[channel],
+                scale: gamma[channel] * self.inverse_deviations[channel],
+                beta: beta[channel],
             })
             .collect()
     }
 }
 
 vectorized_fn! {
-    /// `Σ term(a[k], b[k])`, in 16 lanes of `f32` (so it vectorises), then in `f64`.
-    fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
+    /// `Σ terms(a[k], b[k])`, two sums in one pass: in 16 lanes of `f32` each (so that they
+    /// vectorise), then in `f64`.
+    fn lane_sums(a: &[f32], b: &[f32], terms: impl Fn(f32, f32) -> [f32; 2]) -> [f64; 2] {
         const LANES: usize = 16;
-        let mut lanes = [0.0f32; LANES];
+        let mut lanes = [[0.0f32; LANES]; 2];
+        let mut tails = [0.0f32; 2];
         let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let tail: f32 = a_chunks
-            .remainder()
-            .iter()
-            .zip(b_chunks.remainder())
-            .map(|(a, b)| term(*a, *b))
-            .sum();
+        for (a, b) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+            let [first, second] = terms(*a, *b);
+            tails[0] += first;
+            tails[1] += second;
+        }
         for (a, b) in a_chunks.zip(b_chunks) {
             for lane in 0..LANES {
-                lanes[lane] += term(a[lane], b[lane]);
+                let [first, second] = terms(a[lane], b[lane]);
+                lanes[0][lane] += first;
+                lanes[1][lane] += second;
             }
         }
-        lanes.iter().map(|lane| f64::from(*lane)).sum::<f64>() + f64::from(tail)
+        [0, 1].map(|sum| {
+            let lanes: f64 = lanes[sum].iter().map(|lane| f64::from(*lane)).sum();
+            lanes + f64::from(tails[sum])
+        })
     }
 }
 
-/// `Σ term(a, b)` over channel `channel`'s elements of two `[B, C, S]` buffers, per image in
+/// `Σ terms(a, b)` over channel `channel`'s elements of two `[B, C, S]` buffers, per image in
 /// `f32` lanes and across images in `f64`.
-fn channel_sum(
+fn channel_sums(
     [batch, channels, spatial]: [usize; 3],
     channel: usize,
     a: &[f32],
     b: &[f32],
-    term: impl Fn(f32, f32) -> f32 + Copy,
-) -> f64 {
-    (0..batch)
-        .map(|image| {
-            let plane =
-                (image * channels + channel) * spatial..(image * channels + channel + 1) * spatial;
-            lane_sum(&a[plane.clone()], &b[plane], term)
-        })
-        .sum()
+    terms: impl Fn(f32, f32) -> [f32; 2] + Copy,
+) -> [f64; 2] {
+    (0..batch).fold([0.0; 2], |[first, second], image| {
+        let plane =
+            (image * channels + channel) * spatial..(image * channels + channel + 1) * spatial;
+        let [plane_first, plane_second] = lane_sums(&a[plane.clone()], &b[plane], terms);
+        [first + plane_first, second + plane_second]
+    })
 }
 
 /// A `[2, C]` tensor of `pair(c)` for every channel `c`, computed in parallel: the first
@@ -371,10 +376,10 @@ fn affine_grads<G: Gate>(
     let shape = statistics.shape;
     per_channel_pairs(shape[1], |channel| {
         let (mean, gate) = (statistics.means[channel], gate(channel));
-        let centered = channel_sum(shape, channel, output_grad, x, |dy, x| {
-            gate.pass(dy, x) * (x - mean)
+        let [centered, total] = channel_sums(shape, channel, output_grad, x, |dy, x| {
+            let dy = gate.pass(dy, x);
+            [dy * (x - mean), dy]
         });
-        let total = channel_sum(shape, channel, output_grad, x, |dy, x| gate.pass(dy, x));
         let inverse = f64::from(statistics.inverse_deviations[channel]);
         ((centered * inverse) as f32, total as f32)
     })
@@ -397,19 +402,19 @@ fn input_grad<G: Gate>(
     let [batch, channels, spatial] = *shape;
     let count = (batch * spatial).max(1) as f32;
     // dx = k · (dy − mean(dy) − x̂ · mean(dy · x̂)), k = gamma / σ, x̂ = (x − mean) / σ:
-    // k · dy + b · x + c with b = −k · mean(dy · x̂) / σ and c = −k · mean(dy) − b · mean.
-    let coefficients: Vec<[f32; 3]> = (0..channels)
+    // k · dy + b · (x − mean) + c with b = −k · mean(dy · x̂) / σ and c = −k · mean(dy).
+    let coefficients: Vec<[f32; 4]> = (0..channels)
         .map(|channel| {
             let k = gamma[channel] * inverse[channel];
             let mean_dy = sums[channels + channel] / count;
             let mean_dy_normalized = sums[channel] / count;
             let b = -k * mean_dy_normalized * inverse[channel];
-            [k, b, -k * mean_dy - b * means[channel]]
+            [k, b, -k * mean_dy, means[channel]]
         })
         .collect();
     per_channel_map(*shape, output_grad, x, |channel| {
-        let ([k, b, c], gate) = (coefficients[channel], gate(channel));
-        move |dy, x| k * gate.pass(dy, x) + b * x + c
+        let ([k, b, c, mean], gate) = (coefficients[channel], gate(channel));
+        move |dy, x| k * gate.pass(dy, x) + b * (x - mean) + c
     })
 }
 
@@ -420,10 +425,17 @@ impl BatchNormOps for Flex {
         let count = (batch * spatial).max(1) as f64;
         let x = f32_values(&x);
         per_channel_pairs(channels, |channel| {
-            let mean = channel_sum(shape, channel, &x, &x, |x, _| x) / count;
-            let center = mean as f32;
-            let squares = channel_sum(shape, channel, &x, &x, |x, _| (x - center) * (x - center));
-            (mean as f32, (squares / count) as f32)
+            // One pass for both sums, shifted by one of the channel's values so that the
+            // variance is not the difference of two large sums when the mean is large against
+            // the spread.
+            let shift = x.get(channel * spatial).copied().unwrap_or(0.0);
+            let [sum, squares] = channel_sums(shape, channel, &x, &x, |x, _| {
+                let shifted = x - shift;
+                [shifted, shifted * shifted]
+            });
+            let mean = sum / count;
+            let variance = (squares / count - mean * mean).max(0.0);
+            ((f64::from(shift) + mean) as f32, variance as f32)
         })
     }
 
