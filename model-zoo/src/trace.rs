@@ -180,7 +180,11 @@ fn record_batch_norm<const D: usize>(norm: &BatchNorm, output: &Tensor<D>) {
 
 impl Layer<Tensor<4>> for MaxPool2d {
     type Output = Tensor<4>;
+    /// On flex by [`crate::blocks::pool::max_pool2d`] (with the `kernels` feature).
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::pool::max_pool2d(self, input);
+        #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
         parameterless("MaxPool2d", &output);
         output

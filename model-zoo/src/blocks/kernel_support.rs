@@ -1,6 +1,6 @@
 //! What the zoo's backend extensions share: flex tensors as plain `f32` buffers for the CPU
-//! kernels (convolution lowering, batch normalisation, average pooling), and the backward pass
-//! of their non-differentiable helper operations.
+//! kernels (convolution lowering, batch normalisation, pooling), where each tap of a sliding
+//! window reads, and the backward pass of their non-differentiable helper operations.
 
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -36,6 +36,36 @@ pub(crate) fn f32_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTenso
         Layout::contiguous(shape.into()),
         DType::F32,
     )
+}
+
+/// One kernel (or pooling window) tap's window along one axis: the outputs `first..last` whose read lands inside
+/// the input, and the input positions they read (`start`, then every `stride`).
+pub(crate) struct TapWindow {
+    pub first: usize,
+    pub last: usize,
+    pub start: usize,
+}
+
+/// Where tap `offset` reads along an axis of `extent` inputs and `outputs` outputs; `None`
+/// when every read falls in the padding.
+pub(crate) fn tap_window(
+    offset: usize,
+    extent: usize,
+    outputs: usize,
+    stride: usize,
+    padding_begin: usize,
+    dilation: usize,
+) -> Option<TapWindow> {
+    // Output `o` reads input `o·stride + offset·dilation − padding_begin`.
+    let shift = offset * dilation;
+    let first = padding_begin.saturating_sub(shift).div_ceil(stride);
+    let reach = (extent + padding_begin).checked_sub(shift + 1)?;
+    let last = outputs.min(reach / stride + 1);
+    (first < last).then(|| TapWindow {
+        first,
+        last,
+        start: first * stride + shift - padding_begin,
+    })
 }
 
 /// Defines a function whose body is compiled three times, for AVX-512, for AVX2 and for the

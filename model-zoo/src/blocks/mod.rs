@@ -1,5 +1,5 @@
 //! Building blocks shared by the model families: convolution units and (with the `kernels`
-//! feature) how convolutions, batch normalisation, average pooling and tanh are computed, the
+//! feature) how convolutions, batch normalisation, pooling and tanh are computed, the
 //! Sequential-style layer lists that AlexNet and VGG share with torchvision, residual blocks,
 //! Inception modules and Network-in-Network's mlpconv.
 

@@ -19,8 +19,8 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{TapWindow, tap_window};
 use crate::blocks::kernel_support::vectorized_fn;
+use crate::blocks::kernel_support::{TapWindow, tap_window};
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.

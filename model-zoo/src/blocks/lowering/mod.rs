@@ -36,7 +36,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, FloatDType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
-use super::kernel_support::{f32_tensor, f32_values};
+use super::kernel_support::{TapWindow, f32_tensor, f32_values, tap_window};
 
 mod cpu;
 
@@ -308,36 +308,6 @@ fn output_size(input: [usize; 2], kernel: [usize; 2], options: &ConvOptions<2>) 
         &input,
     );
     [sizes[0], sizes[1]]
-}
-
-/// One kernel tap's window along one axis: the outputs `first..last` whose read lands inside
-/// the input, and the input positions they read (`start`, then every `stride`).
-struct TapWindow {
-    first: usize,
-    last: usize,
-    start: usize,
-}
-
-/// Where tap `offset` reads along an axis of `extent` inputs and `outputs` outputs; `None`
-/// when every read falls in the padding.
-fn tap_window(
-    offset: usize,
-    extent: usize,
-    outputs: usize,
-    stride: usize,
-    padding_begin: usize,
-    dilation: usize,
-) -> Option<TapWindow> {
-    // Output `o` reads input `o·stride + offset·dilation − padding_begin`.
-    let shift = offset * dilation;
-    let first = padding_begin.saturating_sub(shift).div_ceil(stride);
-    let reach = (extent + padding_begin).checked_sub(shift + 1)?;
-    let last = outputs.min(reach / stride + 1);
-    (first < last).then(|| TapWindow {
-        first,
-        last,
-        start: first * stride + shift - padding_begin,
-    })
 }
 
 /// The forward pass on any backend, from its own tensor operations: one strided slice and one
