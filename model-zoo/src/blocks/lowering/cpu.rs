@@ -131,16 +131,49 @@ impl Geometry {
                 })
                 .collect()
         };
+        let (rows, columns) = (axis(0), axis(1));
+        let reads = (self.group() > 1).then(|| self.tap_reads(&rows, &columns));
         Windows {
-            rows: axis(0),
-            columns: axis(1),
+            rows,
+            columns,
+            reads,
         }
+    }
+
+    /// For each kernel tap `(i, j)` and output position, the element of an input channel it
+    /// reads ([`NO_READ`] for padding): the same offsets for every channel and image.
+    fn tap_reads(&self, rows: &[Option<TapWindow>], columns: &[Option<TapWindow>]) -> Vec<u32> {
+        let [out_w, spatial, width] = [self.output[1], self.output_spatial(), self.input[1]];
+        let mut reads = vec![NO_READ; self.kernel[0] * self.kernel[1] * spatial];
+        for (i, row_window) in rows.iter().enumerate() {
+            for (j, column_window) in columns.iter().enumerate() {
+                let (Some(row_window), Some(column_window)) = (row_window, column_window) else {
+                    continue;
+                };
+                let tap = &mut reads[(i * self.kernel[1] + j) * spatial..][..spatial];
+                for out_row in row_window.first..row_window.last {
+                    let in_row = row_window.start + (out_row - row_window.first) * self.stride[0];
+                    for out_column in column_window.first..column_window.last {
+                        let in_column = column_window.start
+                            + (out_column - column_window.first) * self.stride[1];
+                        tap[out_row * out_w + out_column] = (in_row * width + in_column) as u32;
+                    }
+                }
+            }
+        }
+        reads
     }
 }
 
+/// A tap read that falls in the padding.
+const NO_READ: u32 = u32::MAX;
+
+/// Where the kernel's taps read: along each axis, and for images small enough to be multiplied
+/// in groups ([`Geometry::group`]), per output position too ([`Geometry::tap_reads`]).
 struct Windows {
     rows: Vec<Option<TapWindow>>,
     columns: Vec<Option<TapWindow>>,
+    reads: Option<Vec<u32>>,
 }
 
 /// One row of the patch matrix within one output row: output columns `first..last` read the
@@ -201,6 +234,13 @@ fn gather(
     patches: &mut [f32],
     row_stride: usize,
 ) {
+    if let Some(reads) = &windows.reads {
+        let sizes = [
+            geometry.output_spatial(),
+            geometry.input[0] * geometry.input[1],
+        ];
+        return gather_by_reads(sizes, reads, image, patches, row_stride);
+    }
     if geometry.rows_mirror_input() {
         return gather_mirrored_rows(geometry, windows, band, image, patches, row_stride);
     }
@@ -324,6 +364,51 @@ fn gather_mirrored_rows(
     );
 }
 
+vectorized_fn! {
+    /// [`gather`] of a whole small image, channels of `plane` elements, from its
+    /// [`Geometry::tap_reads`] for `spatial` output positions: one load (or a zero) per patch
+    /// element, where walking the rows cost more than the copies for images of a few pixels.
+    fn gather_by_reads(
+        sizes: [usize; 2],
+        reads: &[u32],
+        image: &[f32],
+        patches: &mut [f32],
+        row_stride: usize,
+    ) {
+        let [spatial, plane] = sizes;
+        let taps = reads.len() / spatial.max(1);
+        for (channel, input) in image.chunks(plane.max(1)).enumerate() {
+            for (tap, tap_reads) in reads.chunks(spatial.max(1)).enumerate() {
+                let row = &mut patches[(channel * taps + tap) * row_stride..][..spatial];
+                for (value, read) in row.iter_mut().zip(tap_reads) {
+                    *value = input.get(*read as usize).copied().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// [`scatter_add`] of a whole small image: the inverse of [`gather_by_reads`].
+fn scatter_add_by_reads(
+    [spatial, plane]: [usize; 2],
+    reads: &[u32],
+    patches: &[f32],
+    row_stride: usize,
+    image: &mut [f32],
+) {
+    let taps = reads.len() / spatial.max(1);
+    for (channel, target) in image.chunks_mut(plane.max(1)).enumerate() {
+        for (tap, tap_reads) in reads.chunks(spatial.max(1)).enumerate() {
+            let row = &patches[(channel * taps + tap) * row_stride..][..spatial];
+            for (gradient, read) in row.iter().zip(tap_reads) {
+                if let Some(value) = target.get_mut(*read as usize) {
+                    *value += *gradient;
+                }
+            }
+        }
+    }
+}
+
 /// Zeroes `values`, where most calls get none (the padding on either side of an inner tap's
 /// stretch), without a `memset` call for those.
 fn zero(values: &mut [f32]) {
@@ -343,6 +428,13 @@ fn scatter_add(
     row_stride: usize,
     image: &mut [f32],
 ) {
+    if let Some(reads) = &windows.reads {
+        let sizes = [
+            geometry.output_spatial(),
+            geometry.input[0] * geometry.input[1],
+        ];
+        return scatter_add_by_reads(sizes, reads, patches, row_stride, image);
+    }
     if geometry.rows_mirror_input() {
         return scatter_add_mirrored_rows(geometry, windows, band, patches, row_stride, image);
     }
