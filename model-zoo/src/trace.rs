@@ -105,7 +105,11 @@ impl Layer<Tensor<4>> for Conv2d {
 
 impl Layer<Tensor<2>> for Linear {
     type Output = Tensor<2>;
+    /// On flex by [`crate::blocks::linear::linear`] (with the `kernels` feature).
     fn run(&self, input: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::linear::linear(self, input);
+        #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
         record(|| {
             let weights = self.weight.shape().num_elements();

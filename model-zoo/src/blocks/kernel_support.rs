@@ -1,6 +1,7 @@
 //! What the zoo's backend extensions share: flex tensors as plain `f32` buffers for the CPU
-//! kernels (convolution lowering, batch normalisation, pooling), where each tap of a sliding
-//! window reads, and the backward pass of their non-differentiable helper operations.
+//! kernels (convolution lowering, batch normalisation, pooling, fully connected layers), matrix
+//! products into those buffers, where each tap of a sliding window reads, and the backward
+//! pass of their non-differentiable helper operations.
 
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -11,6 +12,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
@@ -66,6 +68,90 @@ pub(crate) fn tap_window(
         last,
         start: first * stride + shift - padding_begin,
     })
+}
+
+/// A read-only matrix inside a slice, for [`matmul`].
+#[derive(Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    pub data: &'a [f32],
+    pub row_stride: usize,
+    pub column_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    pub fn row_major(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            column_stride: 1,
+        }
+    }
+
+    pub fn transposed(self) -> Self {
+        Self {
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// Whether a `rows × columns` matrix with these strides lies inside `len` elements.
+fn fits(len: usize, [rows, columns]: [usize; 2], row_stride: usize, column_stride: usize) -> bool {
+    rows == 0 || columns == 0 || (rows - 1) * row_stride + (columns - 1) * column_stride < len
+}
+
+/// `dst (m×n, row-major with row stride dst_row_stride) = [dst +] lhs (m×k) · rhs (k×n)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    accumulate: bool,
+    [m, n, k]: [usize; 3],
+    lhs: Matrix,
+    rhs: Matrix,
+    parallelism: Parallelism,
+) {
+    assert!(
+        fits(dst.len(), [m, n], dst_row_stride, 1),
+        "product out of bounds"
+    );
+    assert!(
+        fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
+        "left factor out of bounds"
+    );
+    assert!(
+        fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
+        "right factor out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the three matrices lie inside their slices (asserted above), `dst` is borrowed
+    // mutably so it overlaps neither factor, and `gemm` reads and writes nothing else.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_row_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.column_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.column_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// Defines a function whose body is compiled three times, for AVX-512, for AVX2 and for the

@@ -1,7 +1,7 @@
 //! Building blocks shared by the model families: convolution units and (with the `kernels`
-//! feature) how convolutions, batch normalisation, pooling and tanh are computed, the
-//! Sequential-style layer lists that AlexNet and VGG share with torchvision, residual blocks,
-//! Inception modules and Network-in-Network's mlpconv.
+//! feature) how convolutions, batch normalisation, pooling, fully connected layers and tanh are
+//! computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision,
+//! residual blocks, Inception modules and Network-in-Network's mlpconv.
 
 #[cfg(feature = "kernels")]
 pub mod batch_norm;
@@ -9,6 +9,8 @@ pub mod conv;
 pub mod inception;
 #[cfg(feature = "kernels")]
 mod kernel_support;
+#[cfg(feature = "kernels")]
+pub mod linear;
 // The extension names burn's ndarray backend, deprecated upstream but still one the trainer
 // offers.
 #[allow(deprecated)]

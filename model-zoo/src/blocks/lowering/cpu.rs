@@ -19,8 +19,7 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::blocks::kernel_support::vectorized_fn;
-use crate::blocks::kernel_support::{TapWindow, tap_window};
+use crate::blocks::kernel_support::{Matrix, TapWindow, matmul, tap_window, vectorized_fn};
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.
@@ -493,90 +492,6 @@ vectorized_fn! {
             .iter_mut()
             .zip(values)
             .for_each(|(value, gradient)| *value += *gradient)
-    }
-}
-
-/// A read-only matrix inside a slice.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    column_stride: usize,
-}
-
-impl<'a> Matrix<'a> {
-    fn row_major(data: &'a [f32], row_stride: usize) -> Self {
-        Self {
-            data,
-            row_stride,
-            column_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Self {
-            row_stride: self.column_stride,
-            column_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
-/// Whether a `rows × columns` matrix with these strides lies inside `len` elements.
-fn fits(len: usize, [rows, columns]: [usize; 2], row_stride: usize, column_stride: usize) -> bool {
-    rows == 0 || columns == 0 || (rows - 1) * row_stride + (columns - 1) * column_stride < len
-}
-
-/// `dst (m×n, row-major with row stride dst_row_stride) = [dst +] lhs (m×k) · rhs (k×n)`.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    dst_row_stride: usize,
-    accumulate: bool,
-    [m, n, k]: [usize; 3],
-    lhs: Matrix,
-    rhs: Matrix,
-    parallelism: Parallelism,
-) {
-    assert!(
-        fits(dst.len(), [m, n], dst_row_stride, 1),
-        "product out of bounds"
-    );
-    assert!(
-        fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
-        "left factor out of bounds"
-    );
-    assert!(
-        fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
-        "right factor out of bounds"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the three matrices lie inside their slices (asserted above), `dst` is borrowed
-    // mutably so it overlaps neither factor, and `gemm` reads and writes nothing else.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_row_stride as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.column_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.column_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
     }
 }
 
