@@ -56,8 +56,10 @@ fn output_and_gradients(
 /// VGG 3×3, ResNet's 7×7/2 stem, its 1×1/2 projection, a bottleneck 1×1, AlexNet's 11×11/4,
 /// LeNet-5's valid 5×5, a lopsided padding, a dilated 3×3, a kernel taller than the input, a
 /// one-row input whose outer taps read nothing but padding, a 3×3 with more output channels
-/// than the weight gradient streams its patch matrix for (64), and two 16-channel layers (CIFAR
-/// ResNet-20's width; a 3×3 and a 5×5, 50 patch rows).
+/// than the weight gradient streams its patch matrix for (64), two 16-channel layers (CIFAR
+/// ResNet-20's width; a 3×3 and a 5×5, 50 patch rows), and three whose outer kernel rows or
+/// columns read only padding (a strided 3×3 on a 2×3 image, a 5×5 on a 1×2 one, and a 3×3 of
+/// which one tap reads the 1×2 image, like ResNet-18's 3×3s on its last 1×1 maps).
 type Case = (
     [usize; 2],
     usize,
@@ -67,7 +69,7 @@ type Case = (
     bool,
     usize,
 );
-const CASES: [Case; 13] = [
+const CASES: [Case; 16] = [
     ([3, 8], 3, 1, 1, (1, 1, 1, 1), true, 9),
     ([3, 4], 7, 2, 1, (3, 3, 3, 3), false, 16),
     ([4, 6], 1, 2, 1, (0, 0, 0, 0), false, 9),
@@ -81,6 +83,9 @@ const CASES: [Case; 13] = [
     ([3, 70], 3, 1, 1, (1, 1, 1, 1), false, 5),
     ([3, 16], 3, 1, 1, (1, 1, 1, 1), true, 10),
     ([2, 16], 5, 1, 1, (2, 2, 2, 2), false, 9),
+    ([3, 5], 3, 2, 1, (1, 1, 1, 1), false, 2),
+    ([4, 4], 5, 1, 1, (2, 2, 2, 2), true, 1),
+    ([3, 6], 3, 2, 1, (1, 2, 1, 0), false, 1),
 ];
 
 /// Checks every case: the lowering on `device` against the backend's convolution on the CPU

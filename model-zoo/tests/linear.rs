@@ -2,10 +2,10 @@
 //! output and the gradients of the input, weight and bias; and its matrix product is right
 //! with either factor transposed.
 
+use burn::backend::Dispatch;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::backend::Dispatch;
 use model_zoo::blocks::linear::{MatmulOps, linear};
 
 /// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its

@@ -107,6 +107,38 @@ impl Geometry {
             .map(move |first| first..(first + rows).min(out_h))
     }
 
+    /// The same convolution without the kernel rows and columns that read only padding (a 3×3
+    /// kernel with padding 1 on a 1×1 image: all but its centre), and which rows and columns
+    /// it keeps; `None` when every tap reads the input somewhere, or none does, or with
+    /// dilation (this is for dilation 1, where the kept taps start at most `padding` in).
+    ///
+    /// Why: ResNet-18's last stage at a 32×32 input runs 3×3 convolutions on 1×1 images, so
+    /// 8/9 of their patch matrix (and of their products) would be zeros.
+    fn trimmed(&self) -> Option<(Geometry, [Range<usize>; 2])> {
+        if self.dilation != [1, 1] {
+            return None;
+        }
+        let windows = self.windows();
+        let live = |taps: &[Option<TapWindow>]| {
+            let first = taps.iter().position(Option::is_some)?;
+            let last = taps.iter().rposition(Option::is_some)?;
+            Some(first..last + 1)
+        };
+        let (rows, columns) = (live(&windows.rows)?, live(&windows.columns)?);
+        if rows.len() == self.kernel[0] && columns.len() == self.kernel[1] {
+            return None;
+        }
+        let trimmed = Geometry {
+            kernel: [rows.len(), columns.len()],
+            padding: [
+                self.padding[0] - rows.start,
+                self.padding[1] - columns.start,
+            ],
+            ..*self
+        };
+        Some((trimmed, [rows, columns]))
+    }
+
     /// Whether consecutive output rows read consecutive input rows of the same width (stride 1,
     /// "same" width): a patch row's stretch over a band then mirrors one stretch of its input
     /// channel, with only the columns outside the tap's window to clear.
@@ -495,6 +527,44 @@ vectorized_fn! {
     }
 }
 
+/// The kernel `[O, C, kh, kw]` cut to the rows and columns `taps` of each `kh × kw` window:
+/// for one tap a strided view of the kernel itself, else a copy.
+enum KeptTaps<'a> {
+    One(Matrix<'a>),
+    Copied { values: Vec<f32>, depth: usize },
+}
+
+impl<'a> KeptTaps<'a> {
+    fn of(geometry: &Geometry, weight: &'a [f32], taps: &[Range<usize>; 2]) -> Self {
+        let [kernel_h, kernel_w] = geometry.kernel;
+        let window = kernel_h * kernel_w;
+        if taps[0].len() * taps[1].len() == 1 {
+            let tap = taps[0].start * kernel_w + taps[1].start;
+            return Self::One(Matrix {
+                data: &weight[tap..],
+                row_stride: geometry.depth(),
+                column_stride: window,
+            });
+        }
+        let mut values = Vec::with_capacity(weight.len() / window * taps[0].len() * taps[1].len());
+        for kernel in weight.chunks(window) {
+            for row in taps[0].clone() {
+                values.extend_from_slice(&kernel[row * kernel_w..][taps[1].clone()]);
+            }
+        }
+        let depth = geometry.channels * taps[0].len() * taps[1].len();
+        Self::Copied { values, depth }
+    }
+
+    /// The kept taps as the `O × C·kh'·kw'` kernel matrix.
+    fn kernel(&self) -> Matrix<'_> {
+        match self {
+            Self::One(matrix) => *matrix,
+            Self::Copied { values, depth } => Matrix::row_major(values, *depth),
+        }
+    }
+}
+
 /// Per-thread buffers: the patch matrix, and a group's output or output gradient gathered
 /// into one matrix.
 #[derive(Default)]
@@ -618,6 +688,15 @@ fn output_grad_matrix<'a>(
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec<f32> {
+    let Some((trimmed, taps)) = geometry.trimmed() else {
+        return forward_by_taps(geometry, input, Matrix::row_major(weight, geometry.depth()));
+    };
+    let kept = KeptTaps::of(geometry, weight, &taps);
+    forward_by_taps(&trimmed, input, kept.kernel())
+}
+
+/// [`forward`] with every tap of `kernel`, the `O × C·kh·kw` kernel matrix.
+fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f32> {
     let windows = geometry.windows();
     let [out_w, spatial, depth] = [
         geometry.output[1],
@@ -625,7 +704,6 @@ pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec
         geometry.depth(),
     ];
     let [in_plane, out_plane] = [geometry.input_plane(), geometry.output_plane()];
-    let kernel = Matrix::row_major(weight, depth);
     let mut output = vec![0.0; geometry.batch * out_plane];
     for_each_group(
         geometry,
@@ -687,6 +765,16 @@ pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec
 /// The gradient of the loss with respect to the convolution's input, given its gradient with
 /// respect to the output: the kernel's transpose times each output gradient, scattered back.
 pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    let Some((trimmed, taps)) = geometry.trimmed() else {
+        let kernel = Matrix::row_major(weight, geometry.depth());
+        return input_gradient_by_taps(geometry, kernel, output_grad);
+    };
+    let kept = KeptTaps::of(geometry, weight, &taps);
+    input_gradient_by_taps(&trimmed, kept.kernel(), output_grad)
+}
+
+/// [`input_gradient`] with every tap of `kernel`, the `O × C·kh·kw` kernel matrix.
+fn input_gradient_by_taps(geometry: &Geometry, kernel: Matrix, output_grad: &[f32]) -> Vec<f32> {
     let windows = geometry.windows();
     let [out_w, spatial, depth] = [
         geometry.output[1],
@@ -694,7 +782,7 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
         geometry.depth(),
     ];
     let in_plane = geometry.input_plane();
-    let kernel_transposed = Matrix::row_major(weight, depth).transposed();
+    let kernel_transposed = kernel.transposed();
     let mut input_grad = vec![0.0; geometry.batch * in_plane];
     for_each_group(
         geometry,
@@ -751,6 +839,27 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
 /// rows) and streams the patch rows as they are, where the untransposed product makes it pack
 /// (transpose) the whole patch matrix, `C·kh·kw` rows.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    let Some((trimmed, taps)) = geometry.trimmed() else {
+        return weight_gradient_by_taps(geometry, input, output_grad);
+    };
+    // The taps that read only padding get no gradient.
+    let kept = weight_gradient_by_taps(&trimmed, input, output_grad);
+    let [kernel_h, kernel_w] = geometry.kernel;
+    let mut weight_grad = vec![0.0; geometry.out_channels * geometry.depth()];
+    let kept_windows = kept.chunks((taps[0].len() * taps[1].len()).max(1));
+    for (kernel, gradients) in weight_grad
+        .chunks_mut(kernel_h * kernel_w)
+        .zip(kept_windows)
+    {
+        for (row, row_gradients) in taps[0].clone().zip(gradients.chunks(taps[1].len())) {
+            kernel[row * kernel_w..][taps[1].clone()].copy_from_slice(row_gradients);
+        }
+    }
+    weight_grad
+}
+
+/// [`weight_gradient`] with every tap of the kernel.
+fn weight_gradient_by_taps(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
     let windows = geometry.windows();
     let [out_w, depth, group] = [geometry.output[1], geometry.depth(), geometry.group()];
     let in_plane = geometry.input_plane();
