@@ -11,24 +11,11 @@ use burn::tensor::Distribution;
 use model_zoo::blocks::{ConvLowering, conv2d_as_gemm, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions};
 
+#[path = "support/close.rs"]
+mod close;
 mod support;
 
-/// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
-/// largest magnitude (at least 1).
-fn assert_close<const D: usize>(
-    expected: Tensor<D>,
-    actual: Tensor<D>,
-    tolerance: f32,
-    what: &str,
-) {
-    assert_eq!(expected.dims(), actual.dims(), "{what}");
-    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
-    let difference = (expected - actual).abs().max().into_scalar::<f32>();
-    assert!(
-        difference <= tolerance * scale,
-        "{what}: differs by {difference} (scale {scale})"
-    );
-}
+use close::assert_close;
 
 /// Output, input gradient, weight gradient and (if any) bias gradient of `conv` on `input`
 /// under a fixed random cotangent, by `forward`.

@@ -8,22 +8,10 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use model_zoo::blocks::linear::{MatmulOps, linear};
 
-/// Fails naming `what` unless `actual` is within `tolerance` of `expected`, relative to its
-/// largest magnitude (at least 1).
-fn assert_close<const D: usize>(
-    expected: Tensor<D>,
-    actual: Tensor<D>,
-    tolerance: f32,
-    what: &str,
-) {
-    assert_eq!(expected.dims(), actual.dims(), "{what}");
-    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
-    let difference = (expected - actual).abs().max().into_scalar::<f32>();
-    assert!(
-        difference <= tolerance * scale,
-        "{what}: differs by {difference} (scale {scale})"
-    );
-}
+#[path = "support/close.rs"]
+mod close;
+
+use close::assert_close;
 
 /// Output and the gradients of input, weight and (where there is one) bias of `forward`.
 fn outcome(
