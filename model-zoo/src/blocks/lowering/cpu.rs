@@ -65,6 +65,11 @@ impl Geometry {
         self.output[0] * self.output[1]
     }
 
+    /// Per channel: the output positions and the input elements.
+    fn channel_sizes(&self) -> [usize; 2] {
+        [self.output_spatial(), self.input[0] * self.input[1]]
+    }
+
     fn output_plane(&self) -> usize {
         self.out_channels * self.output_spatial()
     }
@@ -118,13 +123,13 @@ impl Geometry {
         if self.dilation != [1, 1] {
             return None;
         }
-        let windows = self.windows();
-        let live = |taps: &[Option<TapWindow>]| {
+        let live = |axis: usize| {
+            let taps = self.axis_windows(axis);
             let first = taps.iter().position(Option::is_some)?;
             let last = taps.iter().rposition(Option::is_some)?;
             Some(first..last + 1)
         };
-        let (rows, columns) = (live(&windows.rows)?, live(&windows.columns)?);
+        let (rows, columns) = (live(0)?, live(1)?);
         if rows.len() == self.kernel[0] && columns.len() == self.kernel[1] {
             return None;
         }
@@ -148,27 +153,29 @@ impl Geometry {
 
     /// Where each kernel row `i` and column `j` reads, along its axis.
     fn windows(&self) -> Windows {
-        let axis = |axis: usize| -> Vec<Option<TapWindow>> {
-            (0..self.kernel[axis])
-                .map(|tap| {
-                    tap_window(
-                        tap,
-                        self.input[axis],
-                        self.output[axis],
-                        self.stride[axis],
-                        self.padding[axis],
-                        self.dilation[axis],
-                    )
-                })
-                .collect()
-        };
-        let (rows, columns) = (axis(0), axis(1));
+        let (rows, columns) = (self.axis_windows(0), self.axis_windows(1));
         let reads = (self.group() > 1).then(|| self.tap_reads(&rows, &columns));
         Windows {
             rows,
             columns,
             reads,
         }
+    }
+
+    /// Where each kernel tap along `axis` (0: rows, 1: columns) reads.
+    fn axis_windows(&self, axis: usize) -> Vec<Option<TapWindow>> {
+        (0..self.kernel[axis])
+            .map(|tap| {
+                tap_window(
+                    tap,
+                    self.input[axis],
+                    self.output[axis],
+                    self.stride[axis],
+                    self.padding[axis],
+                    self.dilation[axis],
+                )
+            })
+            .collect()
     }
 
     /// For each kernel tap `(i, j)` and output position, the element of an input channel it
@@ -266,11 +273,7 @@ fn gather(
     row_stride: usize,
 ) {
     if let Some(reads) = &windows.reads {
-        let sizes = [
-            geometry.output_spatial(),
-            geometry.input[0] * geometry.input[1],
-        ];
-        return gather_by_reads(sizes, reads, image, patches, row_stride);
+        return gather_by_reads(geometry.channel_sizes(), reads, image, patches, row_stride);
     }
     if geometry.rows_mirror_input() {
         return gather_mirrored_rows(geometry, windows, band, image, patches, row_stride);
@@ -460,11 +463,7 @@ fn scatter_add(
     image: &mut [f32],
 ) {
     if let Some(reads) = &windows.reads {
-        let sizes = [
-            geometry.output_spatial(),
-            geometry.input[0] * geometry.input[1],
-        ];
-        return scatter_add_by_reads(sizes, reads, patches, row_stride, image);
+        return scatter_add_by_reads(geometry.channel_sizes(), reads, patches, row_stride, image);
     }
     if geometry.rows_mirror_input() {
         return scatter_add_mirrored_rows(geometry, windows, band, patches, row_stride, image);
