@@ -107,50 +107,100 @@ pub(crate) fn matmul(
     dst: &mut [f32],
     dst_row_stride: usize,
     accumulate: bool,
-    [m, n, k]: [usize; 3],
+    shape: [usize; 3],
     lhs: Matrix,
     rhs: Matrix,
     parallelism: Parallelism,
 ) {
-    assert!(
-        fits(dst.len(), [m, n], dst_row_stride, 1),
-        "product out of bounds"
-    );
-    assert!(
-        fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
-        "left factor out of bounds"
-    );
-    assert!(
-        fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
-        "right factor out of bounds"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the three matrices lie inside their slices (asserted above), `dst` is borrowed
-    // mutably so it overlaps neither factor, and `gemm` reads and writes nothing else.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_row_stride as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.column_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.column_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
+    let product = Product {
+        dst_row_stride,
+        shape,
+        lhs,
+        rhs,
+    };
+    // SAFETY: `dst` is borrowed mutably, so it overlaps neither factor, and holds initialised
+    // floats for `gemm` to read where it accumulates.
+    unsafe { product.write(dst.as_mut_ptr(), dst.len(), accumulate, parallelism) }
+}
+
+/// [`matmul`] into memory not yet initialised: the product is written, never read, so each of
+/// its `m×n` elements is initialised afterwards (the others are left as they were).
+pub(crate) fn matmul_uninit(
+    dst: &mut [MaybeUninit<f32>],
+    dst_row_stride: usize,
+    shape: [usize; 3],
+    lhs: Matrix,
+    rhs: Matrix,
+    parallelism: Parallelism,
+) {
+    let product = Product {
+        dst_row_stride,
+        shape,
+        lhs,
+        rhs,
+    };
+    // SAFETY: `dst` is borrowed mutably, so it overlaps neither factor; without accumulation
+    // `gemm` only writes it.
+    unsafe { product.write(dst.as_mut_ptr().cast(), dst.len(), false, parallelism) }
+}
+
+/// One matrix product: `lhs (m×k) · rhs (k×n)` into rows `dst_row_stride` floats apart.
+struct Product<'a> {
+    dst_row_stride: usize,
+    shape: [usize; 3],
+    lhs: Matrix<'a>,
+    rhs: Matrix<'a>,
+}
+
+impl Product<'_> {
+    /// Writes (or with `accumulate` adds) the product into the `len` floats at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `len` floats, and for reads of them with
+    /// `accumulate`, and overlap neither factor.
+    unsafe fn write(&self, dst: *mut f32, len: usize, accumulate: bool, parallelism: Parallelism) {
+        let [m, n, k] = self.shape;
+        let (lhs, rhs) = (self.lhs, self.rhs);
+        assert!(
+            fits(len, [m, n], self.dst_row_stride, 1),
+            "product out of bounds"
         );
+        assert!(
+            fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
+            "left factor out of bounds"
+        );
+        assert!(
+            fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
+            "right factor out of bounds"
+        );
+        if m == 0 || n == 0 {
+            return;
+        }
+        // SAFETY: the three matrices lie inside their memory (asserted above, and `dst` by the
+        // caller's contract), which `gemm` alone reads and writes.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                self.dst_row_stride as isize,
+                accumulate,
+                lhs.data.as_ptr(),
+                lhs.column_stride as isize,
+                lhs.row_stride as isize,
+                rhs.data.as_ptr(),
+                rhs.column_stride as isize,
+                rhs.row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
 }
 

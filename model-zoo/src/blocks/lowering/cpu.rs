@@ -19,7 +19,9 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::blocks::kernel_support::{Matrix, TapWindow, matmul, tap_window, vectorized_fn};
+use crate::blocks::kernel_support::{
+    Matrix, TapWindow, matmul, matmul_uninit, tap_window, vectorized_fn,
+};
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.
@@ -606,11 +608,11 @@ fn groups_in_parallel(geometry: &Geometry) -> bool {
 
 /// Runs `work(first image, destination, scratch, parallelism)` for every group of images,
 /// where `destination` is the group's planes of `plane` elements in `output`.
-fn for_each_group(
+fn for_each_group<T: Send>(
     geometry: &Geometry,
-    output: &mut [f32],
+    output: &mut [T],
     plane: usize,
-    work: impl Fn(usize, &mut [f32], &mut Scratch, Parallelism) + Sync,
+    work: impl Fn(usize, &mut [T], &mut Scratch, Parallelism) + Sync,
 ) {
     if plane == 0 {
         return;
@@ -703,10 +705,13 @@ fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f3
         geometry.depth(),
     ];
     let [in_plane, out_plane] = [geometry.input_plane(), geometry.output_plane()];
-    let mut output = vec![0.0; geometry.batch * out_plane];
+    // Written in place, not zeroed first: every element is one product's (a `memset` of the
+    // whole output was 1.5 % of a CIFAR ResNet-20 training step).
+    let len = geometry.batch * out_plane;
+    let mut output = Vec::with_capacity(len);
     for_each_group(
         geometry,
-        &mut output,
+        &mut output.spare_capacity_mut()[..len],
         out_plane,
         |first, destination, scratch, parallelism| {
             let images = destination.len() / out_plane;
@@ -724,15 +729,7 @@ fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f3
                 let shape = [geometry.out_channels, images * columns, depth];
                 if images == 1 {
                     let destination = &mut destination[band.start * out_w..];
-                    matmul(
-                        destination,
-                        spatial,
-                        false,
-                        shape,
-                        kernel,
-                        patches,
-                        parallelism,
-                    );
+                    matmul_uninit(destination, spatial, shape, kernel, patches, parallelism);
                     continue;
                 }
                 // A group's images share one product; each image's columns go to its plane.
@@ -752,12 +749,15 @@ fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f3
                 for (channel, row) in product.chunks(images * columns).enumerate() {
                     for (image, part) in row.chunks(columns).enumerate() {
                         let start = image * out_plane + channel * spatial + band.start * out_w;
-                        destination[start..start + columns].copy_from_slice(part);
+                        destination[start..start + columns].write_copy_of_slice(part);
                     }
                 }
             }
         },
     );
+    // SAFETY: every element was written above: the groups cover every image, the bands every
+    // output row, and each band's product (or its copy) every channel and column of the band.
+    unsafe { output.set_len(len) };
     output
 }
 
