@@ -18,14 +18,16 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, DispatchTensor, Shape, Slice};
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, f32_tensor, f32_values, from_planes, vectorized_fn};
+use super::kernel_support::{
+    Constant, f32_tensor, f32_values, from_planes, on_flex, vectorized_fn,
+};
 
 /// `norm.forward(input)`, with the training pass (autodiff device, training enabled) on flex
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with
@@ -73,12 +75,8 @@ pub fn batch_norm_add_relu<const D: usize>(
 /// enabled) on flex, in `f32`, with `norm`'s channel count.
 fn trains_on_flex<const D: usize>(norm: &BatchNorm, input: &Tensor<D>) -> bool {
     let device = input.device();
-    let on_flex = matches!(
-        device.clone().without_autodiff().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
     let [channels] = norm.gamma.dims();
-    on_flex
+    on_flex(&device)
         && device.is_autodiff()
         && norm.training.is_enabled()
         && input.dtype() == DType::F32

@@ -6,14 +6,24 @@
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-use burn::backend::Backend;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::{Backend, DispatchDevice};
+use burn::prelude::Device;
 use burn::tensor::{Bytes, DType, Shape};
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+/// Whether `device` (or the device it differentiates on) is flex, where the zoo's CPU kernels
+/// run.
+pub(crate) fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
 
 /// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
 ///
@@ -70,6 +80,20 @@ pub(crate) fn tap_window(
     })
 }
 
+/// [`tap_window`] for each of `taps` kernel taps along one axis.
+pub(crate) fn tap_windows(
+    taps: usize,
+    extent: usize,
+    outputs: usize,
+    stride: usize,
+    padding_begin: usize,
+    dilation: usize,
+) -> Vec<Option<TapWindow>> {
+    (0..taps)
+        .map(|tap| tap_window(tap, extent, outputs, stride, padding_begin, dilation))
+        .collect()
+}
+
 /// A read-only matrix inside a slice, for [`matmul`].
 #[derive(Clone, Copy)]
 pub(crate) struct Matrix<'a> {
@@ -112,15 +136,20 @@ pub(crate) fn matmul(
     rhs: Matrix,
     parallelism: Parallelism,
 ) {
-    let product = Product {
-        dst_row_stride,
-        shape,
-        lhs,
-        rhs,
-    };
+    let (len, dst) = (dst.len(), dst.as_mut_ptr());
     // SAFETY: `dst` is borrowed mutably, so it overlaps neither factor, and holds initialised
     // floats for `gemm` to read where it accumulates.
-    unsafe { product.write(dst.as_mut_ptr(), dst.len(), accumulate, parallelism) }
+    unsafe {
+        write_product(
+            [dst_row_stride, len],
+            dst,
+            accumulate,
+            shape,
+            lhs,
+            rhs,
+            parallelism,
+        )
+    }
 }
 
 /// [`matmul`] into memory not yet initialised: the product is written, never read, so each of
@@ -133,74 +162,77 @@ pub(crate) fn matmul_uninit(
     rhs: Matrix,
     parallelism: Parallelism,
 ) {
-    let product = Product {
-        dst_row_stride,
-        shape,
-        lhs,
-        rhs,
-    };
+    let (len, dst) = (dst.len(), dst.as_mut_ptr().cast());
     // SAFETY: `dst` is borrowed mutably, so it overlaps neither factor; without accumulation
     // `gemm` only writes it.
-    unsafe { product.write(dst.as_mut_ptr().cast(), dst.len(), false, parallelism) }
+    unsafe {
+        write_product(
+            [dst_row_stride, len],
+            dst,
+            false,
+            shape,
+            lhs,
+            rhs,
+            parallelism,
+        )
+    }
 }
 
-/// One matrix product: `lhs (m×k) · rhs (k×n)` into rows `dst_row_stride` floats apart.
-struct Product<'a> {
-    dst_row_stride: usize,
-    shape: [usize; 3],
-    lhs: Matrix<'a>,
-    rhs: Matrix<'a>,
-}
-
-impl Product<'_> {
-    /// Writes (or with `accumulate` adds) the product into the `len` floats at `dst`.
-    ///
-    /// # Safety
-    /// `dst` must be valid for writes of `len` floats, and for reads of them with
-    /// `accumulate`, and overlap neither factor.
-    unsafe fn write(&self, dst: *mut f32, len: usize, accumulate: bool, parallelism: Parallelism) {
-        let [m, n, k] = self.shape;
-        let (lhs, rhs) = (self.lhs, self.rhs);
-        assert!(
-            fits(len, [m, n], self.dst_row_stride, 1),
-            "product out of bounds"
+/// Writes (or with `accumulate` adds) `lhs (m×k) · rhs (k×n)` into the `len` floats at `dst`,
+/// rows `dst_row_stride` apart.
+///
+/// # Safety
+/// `dst` must be valid for writes of `len` floats, and for reads of them with `accumulate`, and
+/// overlap neither factor.
+#[allow(clippy::too_many_arguments)]
+unsafe fn write_product(
+    [dst_row_stride, len]: [usize; 2],
+    dst: *mut f32,
+    accumulate: bool,
+    [m, n, k]: [usize; 3],
+    lhs: Matrix,
+    rhs: Matrix,
+    parallelism: Parallelism,
+) {
+    assert!(
+        fits(len, [m, n], dst_row_stride, 1),
+        "product out of bounds"
+    );
+    assert!(
+        fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
+        "left factor out of bounds"
+    );
+    assert!(
+        fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
+        "right factor out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the three matrices lie inside their memory (asserted above, and `dst` by the
+    // caller's contract), which `gemm` alone reads and writes.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_row_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.column_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.column_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
         );
-        assert!(
-            fits(lhs.data.len(), [m, k], lhs.row_stride, lhs.column_stride),
-            "left factor out of bounds"
-        );
-        assert!(
-            fits(rhs.data.len(), [k, n], rhs.row_stride, rhs.column_stride),
-            "right factor out of bounds"
-        );
-        if m == 0 || n == 0 {
-            return;
-        }
-        // SAFETY: the three matrices lie inside their memory (asserted above, and `dst` by the
-        // caller's contract), which `gemm` alone reads and writes.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst,
-                1,
-                self.dst_row_stride as isize,
-                accumulate,
-                lhs.data.as_ptr(),
-                lhs.column_stride as isize,
-                lhs.row_stride as isize,
-                rhs.data.as_ptr(),
-                rhs.column_stride as isize,
-                rhs.row_stride as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
     }
 }
 

@@ -15,25 +15,25 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 use gemm::Parallelism;
 
-use super::kernel_support::{Matrix, f32_tensor, f32_values, matmul};
+use super::kernel_support::{Matrix, f32_tensor, f32_values, matmul, on_flex};
 
 /// `layer.forward(input)`: on flex in `f32`, `input · weight` by [`MatmulOps`], then the bias
 /// added by Burn.
 pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
-    let on_flex = matches!(
-        input.device().without_autodiff().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
     let weight = layer.weight.val();
     let [features_in, _] = weight.dims();
     let fits = input.dims()[1] == features_in;
-    if !(on_flex && fits && input.dtype() == DType::F32 && weight.dtype() == DType::F32) {
+    if !(on_flex(&input.device())
+        && fits
+        && input.dtype() == DType::F32
+        && weight.dtype() == DType::F32)
+    {
         return layer.forward(input);
     }
     let product = Tensor::from_dispatch(Dispatch::zoo_matmul(

@@ -17,23 +17,19 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, TapWindow, f32_tensor, f32_values, tap_window};
+use super::kernel_support::{Constant, TapWindow, f32_tensor, f32_values, on_flex, tap_windows};
 
 /// `pool.forward(input)`, computed by [`AvgPoolOps`] on flex in `f32` when the pool has no
 /// padding and its output size does not depend on `ceil_mode` (every window then lies inside the
 /// input).
 pub fn avg_pool2d(pool: &AvgPool2d, input: Tensor<4>) -> Tensor<4> {
-    let on_flex = matches!(
-        input.device().without_autodiff().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
     let [_, _, height, width] = input.dims();
     let unpadded = match pool.padding {
         PaddingConfig2d::Valid => true,
@@ -46,7 +42,7 @@ pub fn avg_pool2d(pool: &AvgPool2d, input: Tensor<4>) -> Tensor<4> {
         .all(|(&size, (&kernel, &stride))| {
             size >= kernel && (!pool.ceil_mode || (size - kernel) % stride == 0)
         });
-    if !(on_flex && unpadded && windows_fit && input.dtype() == DType::F32) {
+    if !(on_flex(&input.device()) && unpadded && windows_fit && input.dtype() == DType::F32) {
         return pool.forward(input);
     }
     Tensor::from_dispatch(Dispatch::zoo_avg_pool2d(
@@ -206,10 +202,6 @@ impl<B: AvgPoolOps, C: CheckpointStrategy> AvgPoolOps for Autodiff<B, C> {
 /// `pool.forward(input)`, computed by [`MaxPoolOps`] on flex in `f32` when the padding is the
 /// same on both sides of each axis (every torchvision model's is).
 pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
-    let on_flex = matches!(
-        input.device().without_autodiff().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
     let padding = match pool.padding {
         PaddingConfig2d::Valid => Some([0, 0]),
         PaddingConfig2d::Explicit(top, left, bottom, right) => {
@@ -217,7 +209,8 @@ pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
         }
         PaddingConfig2d::Same => None,
     };
-    let Some(padding) = padding.filter(|_| on_flex && input.dtype() == DType::F32) else {
+    let Some(padding) = padding.filter(|_| on_flex(&input.device()) && input.dtype() == DType::F32)
+    else {
         return pool.forward(input);
     };
     let window = PoolWindow {
@@ -268,18 +261,14 @@ impl PoolWindow {
 
     /// Where each tap along `axis` reads, for `outputs` outputs of an `extent`.
     fn taps(&self, axis: usize, extent: usize, outputs: usize) -> Vec<Option<TapWindow>> {
-        (0..self.kernel[axis])
-            .map(|tap| {
-                tap_window(
-                    tap,
-                    extent,
-                    outputs,
-                    self.stride[axis],
-                    self.padding[axis],
-                    self.dilation[axis],
-                )
-            })
-            .collect()
+        tap_windows(
+            self.kernel[axis],
+            extent,
+            outputs,
+            self.stride[axis],
+            self.padding[axis],
+            self.dilation[axis],
+        )
     }
 }
 

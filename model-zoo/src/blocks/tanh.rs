@@ -17,17 +17,15 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::ops::unary::unary_op;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
+use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::prelude::*;
 use burn::tensor::activation;
 
+use super::kernel_support::on_flex;
+
 /// `tanh(x)` elementwise: vectorised on flex, Burn's own `tanh` elsewhere.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let on_flex = matches!(
-        x.device().without_autodiff().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
-    match on_flex {
+    match on_flex(&x.device()) {
         true => Tensor::from_dispatch(Dispatch::zoo_tanh(x.into_dispatch())),
         false => activation::tanh(x),
     }

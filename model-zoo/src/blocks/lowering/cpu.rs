@@ -20,7 +20,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::blocks::kernel_support::{
-    Matrix, TapWindow, matmul, matmul_uninit, tap_window, vectorized_fn,
+    Matrix, TapWindow, matmul, matmul_uninit, tap_windows, vectorized_fn,
 };
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
@@ -166,18 +166,14 @@ impl Geometry {
 
     /// Where each kernel tap along `axis` (0: rows, 1: columns) reads.
     fn axis_windows(&self, axis: usize) -> Vec<Option<TapWindow>> {
-        (0..self.kernel[axis])
-            .map(|tap| {
-                tap_window(
-                    tap,
-                    self.input[axis],
-                    self.output[axis],
-                    self.stride[axis],
-                    self.padding[axis],
-                    self.dilation[axis],
-                )
-            })
-            .collect()
+        tap_windows(
+            self.kernel[axis],
+            self.input[axis],
+            self.output[axis],
+            self.stride[axis],
+            self.padding[axis],
+            self.dilation[axis],
+        )
     }
 
     /// For each kernel tap `(i, j)` and output position, the element of an input channel it

@@ -28,7 +28,7 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -36,7 +36,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, FloatDType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
-use super::kernel_support::{TapWindow, f32_tensor, f32_values, tap_window};
+use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, tap_window};
 
 mod cpu;
 
@@ -74,11 +74,7 @@ impl ConvLowering {
     /// What this choice means for convolutions on `device`: [`ConvLowering::Native`] or
     /// [`ConvLowering::Gemm`].
     pub fn on(self, device: &Device) -> ConvLowering {
-        let f32_flex = device.settings().float_dtype == FloatDType::F32
-            && matches!(
-                device.clone().without_autodiff().as_dispatch(),
-                DispatchDevice::Flex(_)
-            );
+        let f32_flex = device.settings().float_dtype == FloatDType::F32 && on_flex(device);
         match self {
             ConvLowering::Auto if f32_flex => ConvLowering::Gemm,
             ConvLowering::Auto => ConvLowering::Native,
