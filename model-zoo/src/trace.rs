@@ -111,20 +111,51 @@ impl Layer<Tensor<2>> for Linear {
         let output = crate::blocks::linear::linear(self, input);
         #[cfg(not(feature = "kernels"))]
         let output = self.forward(input);
-        record(|| {
-            let weights = self.weight.shape().num_elements();
-            let [_, features_out] = output.dims();
-            let bias = self.bias.as_ref().map_or(0, |_| features_out);
-            LayerRecord {
-                kind: "Linear",
-                param_id: Some(self.weight.id),
-                output_shape: vec![features_out],
-                params: weights + bias,
-                macs: weights as u64,
-            }
-        });
+        record_linear(self, &output);
         output
     }
+}
+
+/// Records `layer` with its output's shape.
+fn record_linear(layer: &Linear, output: &Tensor<2>) {
+    record(|| {
+        let weights = layer.weight.shape().num_elements();
+        let [_, features_out] = output.dims();
+        let bias = layer.bias.as_ref().map_or(0, |_| features_out);
+        LayerRecord {
+            kind: "Linear",
+            param_id: Some(layer.weight.id),
+            output_shape: vec![features_out],
+            params: weights + bias,
+            macs: weights as u64,
+        }
+    });
+}
+
+/// `linear.run(flatten(pool.run(x)))` computed by `folded` as one product
+/// ([`crate::blocks::pooled_linear`]), recorded as the three layers it stands for.
+pub(crate) fn pooled_linear(
+    pool: &AdaptiveAvgPool2d,
+    linear: &Linear,
+    channels: usize,
+    folded: impl FnOnce() -> Tensor<2>,
+) -> Tensor<2> {
+    let [out_h, out_w] = pool.output_size;
+    for (kind, output_shape) in [
+        ("AdaptiveAvgPool2d", vec![channels, out_h, out_w]),
+        ("Flatten", vec![channels * out_h * out_w]),
+    ] {
+        record(|| LayerRecord {
+            kind,
+            param_id: None,
+            output_shape,
+            params: 0,
+            macs: 0,
+        });
+    }
+    let output = folded();
+    record_linear(linear, &output);
+    output
 }
 
 impl<const D: usize> Layer<Tensor<D>> for BatchNorm {

@@ -27,14 +27,19 @@ use super::kernel_support::{Matrix, f32_tensor, f32_values, matmul, on_flex};
 /// added by Burn.
 pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
     let weight = layer.weight.val();
-    let [features_in, _] = weight.dims();
-    let fits = input.dims()[1] == features_in;
-    if !(on_flex(&input.device())
-        && fits
-        && input.dtype() == DType::F32
-        && weight.dtype() == DType::F32)
-    {
+    if input.dims()[1] != weight.dims()[0] {
+        // Burn's own shape check and message.
         return layer.forward(input);
+    }
+    linear_with(input, weight, layer.bias.as_ref().map(|bias| bias.val()))
+}
+
+/// `input · weight + bias` for a `[features in, features out]` weight, as [`linear`] computes
+/// it: for weights that are not a layer's own (the folded ones of
+/// [`crate::blocks::pooled_linear`]).
+pub fn linear_with(input: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    if !(on_flex(&input.device()) && input.dtype() == DType::F32 && weight.dtype() == DType::F32) {
+        return burn::tensor::module::linear(input, weight, bias);
     }
     let product = Tensor::from_dispatch(Dispatch::zoo_matmul(
         input.into_dispatch(),
@@ -42,8 +47,8 @@ pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
         false,
         false,
     ));
-    match &layer.bias {
-        Some(bias) => product + bias.val().unsqueeze_dim(0),
+    match bias {
+        Some(bias) => product + bias.unsqueeze_dim(0),
         None => product,
     }
 }

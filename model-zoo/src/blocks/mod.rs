@@ -1,7 +1,8 @@
 //! Building blocks shared by the model families: convolution units and (with the `kernels`
 //! feature) how convolutions, batch normalisation, pooling, fully connected layers and tanh are
-//! computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision,
-//! residual blocks, Inception modules and Network-in-Network's mlpconv.
+//! computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision, VGG's
+//! enlarging average pool folded into the layer after it, residual blocks, Inception modules and
+//! Network-in-Network's mlpconv.
 
 #[cfg(feature = "kernels")]
 pub mod batch_norm;
@@ -19,6 +20,7 @@ pub mod lowering;
 pub mod mlpconv;
 #[cfg(feature = "kernels")]
 pub mod pool;
+pub mod pooled_linear;
 pub mod residual;
 pub mod sequential;
 #[cfg(feature = "kernels")]

@@ -3,13 +3,16 @@
 //! channels, then FC 4096-4096. Configurations A, B, D, E of Table 1 are VGG-11, -13, -16, -19;
 //! the `_bn` variants add batch norm after each convolution. Equal to torchvision's: VGG-16 has
 //! 138,357,544 parameters and 15,470,264,320 MACs at 224×224. Any input of at least 32×32 works:
-//! the features are average-pooled to 7×7 as in torchvision.
+//! the features are average-pooled to 7×7 as in torchvision; below 224×224 that pool enlarges
+//! the map, and it is folded into the first FC layer
+//! ([`crate::blocks::pooled_linear`]: at 32×32 that layer does 1/49 of its multiplies).
 
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2dConfig};
 use burn::nn::{BatchNormConfig, DropoutConfig, Initializer, LinearConfig, Relu};
 use burn::prelude::*;
 
 use crate::blocks::he_normal_conv;
+use crate::blocks::pooled_linear::pooled_linear;
 use crate::blocks::sequential::{
     ClassifierLayer, FeatureLayer, forward_classifier, forward_features, last_linear_outputs,
     replace_last_linear,
@@ -141,8 +144,12 @@ impl Classifier for Vgg {
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
-        let x = trace::flatten(self.avgpool.run(features));
-        forward_classifier(&self.classifier, x)
+        match self.classifier.split_first() {
+            Some((ClassifierLayer::Linear(first), rest)) => {
+                forward_classifier(rest, pooled_linear(&self.avgpool, first, features))
+            }
+            _ => forward_classifier(&self.classifier, trace::flatten(self.avgpool.run(features))),
+        }
     }
 
     fn num_classes(&self) -> usize {
