@@ -285,7 +285,7 @@ pub(crate) use vectorized_fn;
 
 vectorized_fn! {
     /// Writes `values` into `slots` in order, as many as both hold; how many were written.
-    fn write_values(slots: &mut [MaybeUninit<f32>], values: impl Iterator<Item = f32>) -> usize {
+    pub(crate) fn write_values(slots: &mut [MaybeUninit<f32>], values: impl Iterator<Item = f32>) -> usize {
         let mut written = 0;
         for (slot, value) in slots.iter_mut().zip(values) {
             slot.write(value);

@@ -5,10 +5,13 @@
 //! autodiff computes it a second time in the backward pass; in a LeNet-5 training step on flex
 //! that was 38 % of the time (`perf`, `benches/RESULTS.md`), for 6.5 K activations an image
 //! against 416 K multiply-accumulates. Here flex evaluates tanh with plain arithmetic that the
-//! compiler turns into SIMD lanes ([`tanh_f32`]), and the backward pass reuses the forward
-//! output (`1 − y²`). Every other backend runs Burn's own `tanh`, untouched: with wgpu routed
-//! through the extension too (its default body, Burn's tanh), a LeNet-5 training step on Mesa's
-//! software adapter stopped on wgpu's six-second GL context lock, which it does not otherwise.
+//! compiler turns into SIMD lanes ([`tanh_f32`], AVX-512 where the CPU has it) in parallel
+//! chunks, and the backward pass is one pass over the forward output, `dy · (1 − y²)`. (Run
+//! through burn-flex's element loops, on one core with 4-float SSE, and with the backward pass
+//! as four of them, that was still about 18 % of the samples of a LeNet-5 step.) Every other
+//! backend runs Burn's own `tanh`, untouched: with wgpu routed through the extension too (its
+//! default body, Burn's tanh), a LeNet-5 training step on Mesa's software adapter stopped on
+//! wgpu's six-second GL context lock, which it does not otherwise.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -16,12 +19,14 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::ops::unary::unary_op;
+use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::prelude::*;
-use burn::tensor::activation;
+use burn::tensor::{DType, activation};
+use rayon::prelude::*;
 
-use super::kernel_support::on_flex;
+use super::kernel_support::{Constant, f32_tensor, f32_values, on_flex, write_values};
 
 /// `tanh(x)` elementwise: vectorised on flex, Burn's own `tanh` elsewhere.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -36,12 +41,68 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 pub trait TanhOps: Backend {
     /// `tanh(x)` elementwise.
     fn zoo_tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// tanh's backward pass: `output_grad · (1 − output²)`, from tanh's output.
+    fn zoo_tanh_backward(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
-impl TanhOps for burn::backend::Flex {
-    fn zoo_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        unary_op(x, tanh_f32, f64::tanh)
+/// Elements per parallel task: large enough to amortise a task, small enough that LeNet-5's
+/// activations (6 × 28 × 28 per image) split over both cores.
+const CHUNK: usize = 1 << 14;
+
+impl TanhOps for Flex {
+    fn zoo_tanh(x: FlexTensor) -> FlexTensor {
+        if x.dtype() != DType::F32 {
+            return unary_op(x, tanh_f32, f64::tanh);
+        }
+        let shape = x.shape();
+        let values = f32_values(&x);
+        f32_tensor(
+            elementwise(&values, &values, |value, _| tanh_f32(value)),
+            shape,
+        )
     }
+
+    fn zoo_tanh_backward(output: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        if output.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+            return slope_product::<Flex>(output, output_grad);
+        }
+        let shape = output.shape();
+        let (output, output_grad) = (f32_values(&output), f32_values(&output_grad));
+        f32_tensor(
+            elementwise(&output, &output_grad, |y, dy| dy * (1.0 - y * y)),
+            shape,
+        )
+    }
+}
+
+/// `output_grad · (1 − output²)` in Burn's operations, for the other float types.
+fn slope_product<B: Backend>(
+    output: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let squared = B::float_mul(output.clone(), output);
+    let slope = B::float_add_scalar(B::float_neg(squared), 1f32.into());
+    B::float_mul(output_grad, slope)
+}
+
+/// `map(a[i], b[i])` for every `i`, in parallel chunks, each vectorised.
+fn elementwise(a: &[f32], b: &[f32], map: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "elementwise operands of different sizes");
+    let mut values = Vec::with_capacity(a.len());
+    values.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(slots, (a, b))| {
+            write_values(slots, a.iter().zip(b).map(|(a, b)| map(*a, *b)));
+        });
+    // SAFETY: the chunks of `a` cover all `a.len()` slots, each written by `write_values`
+    // (the iterator yields exactly as many values as its chunk has slots).
+    unsafe { values.set_len(a.len()) };
+    values
 }
 
 impl<B: TanhOps, C: CheckpointStrategy> TanhOps for Autodiff<B, C> {
@@ -50,7 +111,7 @@ impl<B: TanhOps, C: CheckpointStrategy> TanhOps for Autodiff<B, C> {
         #[derive(Debug)]
         struct TanhGradient;
 
-        impl<B: Backend> Backward<B, 1> for TanhGradient {
+        impl<B: TanhOps> Backward<B, 1> for TanhGradient {
             type State = B::FloatTensorPrimitive;
 
             fn backward(
@@ -61,9 +122,7 @@ impl<B: TanhOps, C: CheckpointStrategy> TanhOps for Autodiff<B, C> {
             ) {
                 let output = ops.state;
                 unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    let squared = B::float_mul(output.clone(), output);
-                    let slope = B::float_add_scalar(B::float_neg(squared), 1f32.into());
-                    B::float_mul(grad, slope)
+                    B::zoo_tanh_backward(output, grad)
                 });
             }
         }
@@ -79,6 +138,19 @@ impl<B: TanhOps, C: CheckpointStrategy> TanhOps for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(B::zoo_tanh(x.into_primitive())),
         }
+    }
+
+    fn zoo_tanh_backward(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Constant
+            .prepare::<C>([output.node(), output_grad.node()])
+            .compute_bound()
+            .stateless(B::zoo_tanh_backward(
+                output.into_primitive(),
+                output_grad.into_primitive(),
+            ))
     }
 }
 
