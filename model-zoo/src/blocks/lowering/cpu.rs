@@ -685,6 +685,9 @@ fn output_grad_matrix<'a>(
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec<f32> {
+    if let Some(output) = super::direct::forward(geometry, input, weight) {
+        return output;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return forward_by_taps(geometry, input, Matrix::row_major(weight, geometry.depth()));
     };
@@ -760,6 +763,9 @@ fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f3
 /// The gradient of the loss with respect to the convolution's input, given its gradient with
 /// respect to the output: the kernel's transpose times each output gradient, scattered back.
 pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    if let Some(input_grad) = super::direct::input_gradient(geometry, weight, output_grad) {
+        return input_grad;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         let kernel = Matrix::row_major(weight, geometry.depth());
         return input_gradient_by_taps(geometry, kernel, output_grad);

@@ -11,7 +11,9 @@
 //! scatter-adds. Here the lowering is one backend operation (a Burn backend extension) whose
 //! backward pass is the backend's `conv2d_x_backward` and `conv2d_weight_backward`, so only the
 //! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
-//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's. The
+//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's, except
+//! the forward and input-gradient passes of 3×3 "same" convolutions on AVX-512 CPUs, which are
+//! direct (`lowering/direct.rs`). The
 //! choice is process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and
 //! so checkpoints, are the same either way.
 
@@ -39,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, tap_window};
 
 mod cpu;
+mod direct;
 
 /// How [`crate::Layer::run`] computes a `Conv2d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
