@@ -47,10 +47,11 @@ fn output_and_gradients(
 /// ResNet-20's width; a 3×3 and a 5×5, 50 patch rows), and three whose outer kernel rows or
 /// columns read only padding (a strided 3×3 on a 2×3 image, a 5×5 on a 1×2 one, and a 3×3 of
 /// which one tap reads the 1×2 image, like ResNet-18's 3×3s on its last 1×1 maps); and three
-/// 3×3 "same" layers that the direct AVX-512 kernel computes on CPUs that have it: 16 → 16
-/// channels 12×13 (one masked tile a row, forward and input gradient), 3 → 32 on 15×16 (two
-/// channel blocks, whole tiles; forward only, 3 channels being no block) and 16 → 32 on 27×28
-/// (a whole and a masked tile a row).
+/// four 3×3 "same" layers that the direct AVX-512 kernel computes on CPUs that have it: 16 → 16
+/// channels on 12×13 (one masked tile a row, forward and input gradient), 3 → 32 on 15×16 (two
+/// channel blocks, whole tiles; no direct input gradient, 3 channels being no block), 16 → 32
+/// on 27×28 (a whole and a masked tile a row) and 32 → 16 on 11×12 (the input gradient's two
+/// blocks).
 type Case = (
     [usize; 2],
     usize,
@@ -60,7 +61,7 @@ type Case = (
     bool,
     usize,
 );
-const CASES: [Case; 19] = [
+const CASES: [Case; 20] = [
     ([3, 8], 3, 1, 1, (1, 1, 1, 1), true, 9),
     ([3, 4], 7, 2, 1, (3, 3, 3, 3), false, 16),
     ([4, 6], 1, 2, 1, (0, 0, 0, 0), false, 9),
@@ -80,6 +81,7 @@ const CASES: [Case; 19] = [
     ([16, 16], 3, 1, 1, (1, 1, 1, 1), true, 12),
     ([3, 32], 3, 1, 1, (1, 1, 1, 1), false, 15),
     ([16, 32], 3, 1, 1, (1, 1, 1, 1), true, 27),
+    ([32, 16], 3, 1, 1, (1, 1, 1, 1), false, 11),
 ];
 
 /// Checks every case: the lowering on `device` against the backend's convolution on the CPU
