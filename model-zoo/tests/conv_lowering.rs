@@ -51,7 +51,9 @@ fn output_and_gradients(
 /// channels on 12×13 (one masked tile a row, forward and input gradient), 3 → 32 on 15×16 (two
 /// channel blocks, whole tiles; no direct input gradient, 3 channels being no block), 16 → 32
 /// on 27×28 (a whole and a masked tile a row) and 32 → 16 on 11×12 (the input gradient's two
-/// blocks).
+/// blocks); and three maps with fewer pixels than taps, computed as one product with the
+/// convolution's matrix: 2×3 (ResNet-18's 2×2 stage, and a column that two taps miss), a
+/// stride-2 dilated 3×3 on 2×3 and a 5×5 on 2×3.
 type Case = (
     [usize; 2],
     usize,
@@ -61,7 +63,7 @@ type Case = (
     bool,
     usize,
 );
-const CASES: [Case; 20] = [
+const CASES: [Case; 23] = [
     ([3, 8], 3, 1, 1, (1, 1, 1, 1), true, 9),
     ([3, 4], 7, 2, 1, (3, 3, 3, 3), false, 16),
     ([4, 6], 1, 2, 1, (0, 0, 0, 0), false, 9),
@@ -82,6 +84,9 @@ const CASES: [Case; 20] = [
     ([3, 32], 3, 1, 1, (1, 1, 1, 1), false, 15),
     ([16, 32], 3, 1, 1, (1, 1, 1, 1), true, 27),
     ([32, 16], 3, 1, 1, (1, 1, 1, 1), false, 11),
+    ([8, 8], 3, 1, 1, (1, 1, 1, 1), true, 2),
+    ([5, 6], 3, 2, 2, (2, 1, 1, 2), false, 2),
+    ([4, 7], 5, 1, 1, (2, 2, 2, 2), true, 2),
 ];
 
 /// Checks every case: the lowering on `device` against the backend's convolution on the CPU

@@ -688,6 +688,9 @@ pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec
     if let Some(output) = super::direct::forward(geometry, input, weight) {
         return output;
     }
+    if let Some(output) = super::dense::forward(geometry, input, weight) {
+        return output;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return forward_by_taps(geometry, input, Matrix::row_major(weight, geometry.depth()));
     };
@@ -766,6 +769,9 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
     if let Some(input_grad) = super::direct::input_gradient(geometry, weight, output_grad) {
         return input_grad;
     }
+    if let Some(input_grad) = super::dense::input_gradient(geometry, weight, output_grad) {
+        return input_grad;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         let kernel = Matrix::row_major(weight, geometry.depth());
         return input_gradient_by_taps(geometry, kernel, output_grad);
@@ -840,6 +846,9 @@ fn input_gradient_by_taps(geometry: &Geometry, kernel: Matrix, output_grad: &[f3
 /// rows) and streams the patch rows as they are, where the untransposed product makes it pack
 /// (transpose) the whole patch matrix, `C·kh·kw` rows.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    if let Some(weight_grad) = super::dense::weight_gradient(geometry, input, output_grad) {
+        return weight_grad;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return weight_gradient_by_taps(geometry, input, output_grad);
     };

@@ -13,7 +13,8 @@
 //! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
 //! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's, except
 //! the forward and input-gradient passes of 3×3 "same" convolutions on AVX-512 CPUs, which are
-//! direct (`lowering/direct.rs`). The
+//! direct (`lowering/direct.rs`), and maps with fewer pixels than kernel taps, whose passes are
+//! products with the convolution's matrix (`lowering/dense.rs`). The
 //! choice is process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and
 //! so checkpoints, are the same either way.
 
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, tap_window};
 
 mod cpu;
+mod dense;
 mod direct;
 
 /// How [`crate::Layer::run`] computes a `Conv2d`.
