@@ -25,6 +25,10 @@ const LANES: usize = 16;
 /// Output channels computed together, one accumulator register each.
 const BLOCK: usize = 16;
 
+/// The most input channels a direct convolution reads: a block's kernel values, one broadcast
+/// per multiply-add, then fit the 48 KiB first-level cache (64 · 9 · 16 floats: 36 KiB).
+const MAX_READ_CHANNELS: usize = 64;
+
 /// Taps of a 3×3 kernel.
 const TAPS: usize = 9;
 
@@ -39,7 +43,7 @@ thread_local! {
 
 /// The convolution [`Geometry`] describes, when [`covers`] it.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Option<Vec<f32>> {
-    if !covers(geometry, geometry.out_channels) {
+    if !covers(geometry, geometry.channels, geometry.out_channels) {
         return None;
     }
     let [channels, out_channels] = [geometry.channels, geometry.out_channels];
@@ -55,7 +59,7 @@ pub(super) fn input_gradient(
     weight: &[f32],
     output_grad: &[f32],
 ) -> Option<Vec<f32>> {
-    if !covers(geometry, geometry.channels) {
+    if !covers(geometry, geometry.out_channels, geometry.channels) {
         return None;
     }
     let [channels, out_channels] = [geometry.channels, geometry.out_channels];
@@ -72,10 +76,11 @@ pub(super) fn input_gradient(
     ))
 }
 
-/// Whether the direct kernel computes `geometry` with `produced` output channels: a 3×3 kernel,
-/// stride 1, padding 1 on every side, no dilation; whole blocks of output channels; rows wide
+/// Whether the direct kernel computes `geometry` reading `read` channels and producing
+/// `produced`: a 3×3 kernel, stride 1, padding 1 on every side, no dilation; whole blocks of
+/// produced channels, at most [`MAX_READ_CHANNELS`] read ones; rows wide
 /// enough to fill [`MIN_LANE_USE`] of the lanes; and a CPU with AVX-512.
-fn covers(geometry: &Geometry, produced: usize) -> bool {
+fn covers(geometry: &Geometry, read: usize, produced: usize) -> bool {
     let [_, width] = geometry.input;
     let lane_use = width as f32 / (width.div_ceil(LANES) * LANES).max(1) as f32;
     geometry.kernel == [3, 3]
@@ -85,6 +90,7 @@ fn covers(geometry: &Geometry, produced: usize) -> bool {
         && geometry.output == geometry.input
         && produced > 0
         && produced.is_multiple_of(BLOCK)
+        && read <= MAX_READ_CHANNELS
         && lane_use >= MIN_LANE_USE
         && has_avx512()
 }
