@@ -684,6 +684,8 @@ fn output_grad_matrix<'a>(
 }
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
+/// The three passes leave what they cover to [`super::direct`] (3×3 "same" convolutions on
+/// AVX-512) and [`super::dense`] (maps with fewer pixels than kernel taps).
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec<f32> {
     if let Some(output) = super::direct::forward(geometry, input, weight) {
         return output;

@@ -15,29 +15,21 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::cpu::Geometry;
-use crate::blocks::kernel_support::{Matrix, matmul, matmul_uninit};
+use crate::blocks::kernel_support::{Matrix, matmul_uninit};
 
-/// The convolution [`Geometry`] describes, when [`covers`] it.
+/// The convolution [`Geometry`] describes, when [`links`] takes it.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
     let matrix = convolution_matrix(geometry, &links, weight);
-    let len = geometry.batch * rows;
-    let mut output = Vec::with_capacity(len);
-    matmul_uninit(
-        &mut output.spare_capacity_mut()[..len],
-        rows,
+    Some(product(
         [geometry.batch, rows, columns],
         Matrix::row_major(input, columns),
         Matrix::row_major(&matrix, columns).transposed(),
-        Parallelism::Rayon(0),
-    );
-    // SAFETY: the product wrote all `batch × O·P` elements.
-    unsafe { output.set_len(len) };
-    Some(output)
+    ))
 }
 
-/// The input gradient of the convolution [`Geometry`] describes, when [`covers`] it.
+/// The input gradient of the convolution [`Geometry`] describes, when [`links`] takes it.
 pub(super) fn input_gradient(
     geometry: &Geometry,
     weight: &[f32],
@@ -46,22 +38,14 @@ pub(super) fn input_gradient(
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
     let matrix = convolution_matrix(geometry, &links, weight);
-    let len = geometry.batch * columns;
-    let mut input_grad = Vec::with_capacity(len);
-    matmul_uninit(
-        &mut input_grad.spare_capacity_mut()[..len],
-        columns,
+    Some(product(
         [geometry.batch, columns, rows],
         Matrix::row_major(output_grad, rows),
         Matrix::row_major(&matrix, columns),
-        Parallelism::Rayon(0),
-    );
-    // SAFETY: the product wrote all `batch × C·Q` elements.
-    unsafe { input_grad.set_len(len) };
-    Some(input_grad)
+    ))
 }
 
-/// The weight gradient of the convolution [`Geometry`] describes, when [`covers`] it: the
+/// The weight gradient of the convolution [`Geometry`] describes, when [`links`] takes it: the
 /// gradient of the convolution matrix, each entry added to the tap it holds.
 pub(super) fn weight_gradient(
     geometry: &Geometry,
@@ -70,15 +54,10 @@ pub(super) fn weight_gradient(
 ) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    let mut matrix_grad = vec![0.0; rows * columns];
-    matmul(
-        &mut matrix_grad,
-        columns,
-        false,
+    let matrix_grad = product(
         [rows, columns, geometry.batch],
         Matrix::row_major(output_grad, rows).transposed(),
         Matrix::row_major(input, columns),
-        Parallelism::Rayon(0),
     );
     let [positions_in, positions_out] = position_counts(geometry);
     let taps = geometry.kernel[0] * geometry.kernel[1];
@@ -99,6 +78,23 @@ pub(super) fn weight_gradient(
             }
         });
     Some(weight_grad)
+}
+
+/// `lhs · rhs` (`[m, k]` by `[k, n]`, `shape` `[m, n, k]`) as a new row-major vector.
+fn product(shape: [usize; 3], lhs: Matrix, rhs: Matrix) -> Vec<f32> {
+    let len = shape[0] * shape[1];
+    let mut values = Vec::with_capacity(len);
+    matmul_uninit(
+        &mut values.spare_capacity_mut()[..len],
+        shape[1],
+        shape,
+        lhs,
+        rhs,
+        Parallelism::Rayon(0),
+    );
+    // SAFETY: the product wrote all `m × n` elements.
+    unsafe { values.set_len(len) };
+    values
 }
 
 /// Input and output positions per channel: `[Q, P]`.
