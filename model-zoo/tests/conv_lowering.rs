@@ -15,7 +15,7 @@ use model_zoo::{Classifier, ModelOptions};
 mod close;
 mod support;
 
-use close::assert_close;
+use close::{assert_all_close, assert_close};
 
 /// Output, input gradient, weight gradient and (if any) bias gradient of `conv` on `input`
 /// under a fixed random cotangent, by `forward`.
@@ -120,14 +120,13 @@ fn check_against_flex(device: &Device, cases: &[Case]) {
             &cotangent.to_device(device),
             conv2d_as_gemm,
         );
-        assert_eq!(native.len(), lowered.len());
-        let case = format!("{channels:?} k{kernel} s{stride} d{dilation} batch {batch}");
-        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(native.into_iter().zip(lowered))
-        {
-            assert_close(a, b.to_device(&cpu), 1e-5, &format!("{what} of {case}"));
-        }
+        assert_all_close(
+            &["output", "input grad", "weight grad", "bias grad"],
+            native,
+            lowered.into_iter().map(|result| result.to_device(&cpu)),
+            1e-5,
+            &format!(" of {channels:?} k{kernel} s{stride} d{dilation} batch {batch}"),
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use model_zoo::blocks::linear::{MatmulOps, linear};
 #[path = "support/close.rs"]
 mod close;
 
-use close::assert_close;
+use close::assert_all_close;
 
 /// Output and the gradients of input, weight and (where there is one) bias of `forward`.
 fn outcome(
@@ -53,18 +53,13 @@ fn training_matches_burns_linear_layer() {
         );
         let expected = outcome(&layer, &input, &cotangent, Linear::forward);
         let actual = outcome(&layer, &input, &cotangent, linear);
-        assert_eq!(expected.len(), actual.len());
-        for (what, (expected, actual)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(expected.into_iter().zip(actual))
-        {
-            assert_close(
-                expected,
-                actual,
-                1e-5,
-                &format!("{what} of {features:?}, batch {batch}"),
-            );
-        }
+        assert_all_close(
+            &["output", "input grad", "weight grad", "bias grad"],
+            expected,
+            actual,
+            1e-5,
+            &format!(" of {features:?}, batch {batch}"),
+        );
     }
 }
 
@@ -101,12 +96,12 @@ fn products_with_transposed_factors_match_burns_matmul() {
             let grads = (product.clone() * cotangent.clone()).sum().backward();
             [product, a.grad(&grads).unwrap(), b.grad(&grads).unwrap()]
         };
-        let case = format!("transposed {transpose_a}, {transpose_b}");
-        for (what, (expected, actual)) in ["product", "lhs grad", "rhs grad"]
-            .iter()
-            .zip(run(false).into_iter().zip(run(true)))
-        {
-            assert_close(expected, actual, 1e-5, &format!("{what}, {case}"));
-        }
+        assert_all_close(
+            &["product", "lhs grad", "rhs grad"],
+            run(false),
+            run(true),
+            1e-5,
+            &format!(", transposed {transpose_a}, {transpose_b}"),
+        );
     }
 }

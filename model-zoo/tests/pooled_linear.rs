@@ -12,7 +12,7 @@ use model_zoo::summary::layer_costs;
 #[path = "support/close.rs"]
 mod close;
 
-use close::assert_close;
+use close::assert_all_close;
 
 /// `linear(flatten(pool(x)))` as Burn's layers compute it.
 fn unfolded(pool: &AdaptiveAvgPool2d, linear: &Linear, features: Tensor<4>) -> Tensor<2> {
@@ -68,17 +68,13 @@ fn folding_matches_the_pool_and_the_layer() {
             Tensor::<2>::random([batch, outputs], Distribution::Normal(0.0, 1.0), &device);
         let expected = outcome(&pool, &linear, &features, &cotangent, unfolded);
         let actual = outcome(&pool, &linear, &features, &cotangent, pooled_linear);
-        for (what, (expected, actual)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(expected.into_iter().zip(actual))
-        {
-            assert_close(
-                expected,
-                actual,
-                1e-5,
-                &format!("{what}, batch {batch}, {height}×{width} → {pooled:?}"),
-            );
-        }
+        assert_all_close(
+            &["output", "input grad", "weight grad", "bias grad"],
+            expected,
+            actual,
+            1e-5,
+            &format!(", batch {batch}, {height}×{width} → {pooled:?}"),
+        );
     }
 }
 
