@@ -197,6 +197,24 @@ def matmul_peak(device):
     return 2 * n**3 / statistics.median(timings) / 1e9
 
 
+def cpu_name():
+    """The CPU's model name, family and model numbers (a VM may show only "AMD EPYC") and the
+    threads PyTorch uses: the ratios to the zoo differ between CPUs (PyTorch's matrix products
+    are much slower on some), so each result says which it was."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name}, {torch.get_num_threads()} threads"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", required=True, help="JSON list of {model, batch, input, classes}")
@@ -210,7 +228,7 @@ def main():
         name = torch.cuda.get_device_name()
         variants = ["fp32", "fp32-no-tf32", "bf16-channels-last"]
     else:
-        name = platform.processor() or platform.machine()
+        name = cpu_name()
         variants = ["fp32"]
     rows = []
     for case in json.loads(args.cases):
