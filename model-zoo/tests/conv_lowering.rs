@@ -53,7 +53,11 @@ fn output_and_gradients(
 /// on 27×28 (a whole and a masked tile a row) and 32 → 16 on 11×12 (the input gradient's two
 /// blocks); and three maps with fewer pixels than taps, computed as one product with the
 /// convolution's matrix: 2×3 (ResNet-18's 2×2 stage, and a column that two taps miss), a
-/// stride-2 dilated 3×3 on 2×3 and a 5×5 on 2×3.
+/// stride-2 dilated 3×3 on 2×3 and a 5×5 on 2×3; and three 3×3 "same" layers of 64 or more
+/// channels computed by Winograd's F(2×2, 3×3): 72 → 64 on 7×8 (an odd height: the last row of
+/// tiles half outside; 72 channels: four vectors of 16 and 8 taken one at a time), 64 → 72 on
+/// 4×5 (an odd width) and 64 → 64 on 33×34 (more tiles than one product takes: two bands of
+/// tile rows).
 type Case = (
     [usize; 2],
     usize,
@@ -63,7 +67,7 @@ type Case = (
     bool,
     usize,
 );
-const CASES: [Case; 23] = [
+const CASES: [Case; 26] = [
     ([3, 8], 3, 1, 1, (1, 1, 1, 1), true, 9),
     ([3, 4], 7, 2, 1, (3, 3, 3, 3), false, 16),
     ([4, 6], 1, 2, 1, (0, 0, 0, 0), false, 9),
@@ -87,6 +91,9 @@ const CASES: [Case; 23] = [
     ([8, 8], 3, 1, 1, (1, 1, 1, 1), true, 2),
     ([5, 6], 3, 2, 2, (2, 1, 1, 2), false, 2),
     ([4, 7], 5, 1, 1, (2, 2, 2, 2), true, 2),
+    ([72, 64], 3, 1, 1, (1, 1, 1, 1), true, 7),
+    ([64, 72], 3, 1, 1, (1, 1, 1, 1), false, 4),
+    ([64, 64], 3, 1, 1, (1, 1, 1, 1), true, 33),
 ];
 
 /// Checks every case: the lowering on `device` against the backend's convolution on the CPU

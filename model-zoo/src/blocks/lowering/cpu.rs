@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::thread::LocalKey;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -578,18 +579,27 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
-/// Runs `work` with this thread's [`Scratch`], or with a fresh one where the thread's is in use
-/// (a rayon thread that picked up another convolution's work while waiting inside a product).
+/// Runs `work` with this thread's [`Scratch`].
 fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+    with_local(&SCRATCH, work)
+}
+
+/// Runs `work` with this thread's value of `local`, or with a fresh one where the thread's is in
+/// use (a rayon thread that picked up another convolution's work while waiting inside a
+/// product).
+pub(super) fn with_local<S: Default + 'static, R>(
+    local: &'static LocalKey<RefCell<S>>,
+    work: impl FnOnce(&mut S) -> R,
+) -> R {
+    local.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => work(&mut scratch),
-        Err(_) => work(&mut Scratch::default()),
+        Err(_) => work(&mut S::default()),
     })
 }
 
 /// The first `len` elements of `buffer`, which grows to hold them (its old contents are
 /// overwritten by the caller, so nothing is cleared).
-fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
     }
@@ -685,12 +695,16 @@ fn output_grad_matrix<'a>(
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
 /// The three passes leave what they cover to [`super::direct`] (3×3 "same" convolutions on
-/// AVX-512) and [`super::dense`] (maps with fewer pixels than kernel taps).
+/// AVX-512), [`super::dense`] (maps with fewer pixels than kernel taps) and [`super::winograd`]
+/// (3×3 "same" convolutions of 64 channels or more), in that order.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec<f32> {
     if let Some(output) = super::direct::forward(geometry, input, weight) {
         return output;
     }
     if let Some(output) = super::dense::forward(geometry, input, weight) {
+        return output;
+    }
+    if let Some(output) = super::winograd::forward(geometry, input, weight) {
         return output;
     }
     let Some((trimmed, taps)) = geometry.trimmed() else {
@@ -774,6 +788,9 @@ pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &
     if let Some(input_grad) = super::dense::input_gradient(geometry, weight, output_grad) {
         return input_grad;
     }
+    if let Some(input_grad) = super::winograd::input_gradient(geometry, weight, output_grad) {
+        return input_grad;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         let kernel = Matrix::row_major(weight, geometry.depth());
         return input_gradient_by_taps(geometry, kernel, output_grad);
@@ -849,6 +866,9 @@ fn input_gradient_by_taps(geometry: &Geometry, kernel: Matrix, output_grad: &[f3
 /// (transpose) the whole patch matrix, `C·kh·kw` rows.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
     if let Some(weight_grad) = super::dense::weight_gradient(geometry, input, output_grad) {
+        return weight_grad;
+    }
+    if let Some(weight_grad) = super::winograd::weight_gradient(geometry, input, output_grad) {
         return weight_grad;
     }
     let Some((trimmed, taps)) = geometry.trimmed() else {

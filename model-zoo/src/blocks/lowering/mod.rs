@@ -13,8 +13,10 @@
 //! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
 //! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's, except
 //! the forward and input-gradient passes of 3×3 "same" convolutions on AVX-512 CPUs, which are
-//! direct (`lowering/direct.rs`), and maps with fewer pixels than kernel taps, whose passes are
-//! products with the convolution's matrix (`lowering/dense.rs`). The
+//! direct (`lowering/direct.rs`), maps with fewer pixels than kernel taps, whose passes are
+//! products with the convolution's matrix (`lowering/dense.rs`), and the other 3×3 "same"
+//! convolutions of 64 channels or more, computed by Winograd's F(2×2, 3×3)
+//! (`lowering/winograd.rs`). The
 //! choice is process-wide, like PyTorch's `torch.backends.cudnn` switches; the parameters, and
 //! so checkpoints, are the same either way.
 
@@ -44,6 +46,7 @@ use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, tap_wind
 mod cpu;
 mod dense;
 mod direct;
+mod winograd;
 
 /// How [`crate::Layer::run`] computes a `Conv2d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
