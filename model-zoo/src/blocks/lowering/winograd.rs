@@ -40,8 +40,8 @@ const TAPS: usize = 9;
 const MIN_CHANNELS: usize = 64;
 
 /// Tiles per product, about: enough rows for `gemm`'s micro-kernels, few enough that a group's
-/// transformed input stays in the second-level cache (on ResNet-18's 8×8 layers 1024 were
-/// slower than 128 or 256).
+/// transformed input stays near the second-level cache (on ResNet-18's 8×8 layers 1024 were
+/// slower than 128 or 256; 128, 256 and 512 ran level within the noise).
 const PRODUCT_COLUMNS: usize = 256;
 
 /// Per-thread buffers: the transformed input (`V`), the products (`M`) or the transformed
