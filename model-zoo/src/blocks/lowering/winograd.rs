@@ -44,6 +44,42 @@ const MIN_CHANNELS: usize = 64;
 /// slower than 128 or 256; 128, 256 and 512 ran level within the noise).
 const PRODUCT_COLUMNS: usize = 256;
 
+/// Channels each transform takes at a time: one AVX-512 vector.
+const LANES: usize = 16;
+
+/// Runs `$transform` (a function generic over its channel count `W`) on the channel vectors
+/// `$inputs` and writes its results to `$targets`, [`LANES`] channels at a time (fixed-size
+/// arrays, which the compiler keeps in vector registers), then one at a time for the rest;
+/// every slice holds the same number of channels. A macro, not a function taking the
+/// transform, so that the transform is inlined into the caller and compiled with its vector
+/// instructions.
+macro_rules! by_lanes {
+    ($transform:ident, $inputs:expr, $targets:expr) => {{
+        let inputs = $inputs;
+        let mut targets = $targets;
+        let channels = inputs[0].len();
+        let whole = channels - channels % LANES;
+        for start in (0..whole).step_by(LANES) {
+            let mut values = [[0.0; LANES]; _];
+            for (lanes, input) in values.iter_mut().zip(&inputs) {
+                lanes.copy_from_slice(&input[start..start + LANES]);
+            }
+            for (target, lanes) in targets.iter_mut().zip(&$transform(&values)) {
+                target[start..start + LANES].copy_from_slice(lanes);
+            }
+        }
+        for channel in whole..channels {
+            let mut values = [[0.0; 1]; _];
+            for (lane, input) in values.iter_mut().zip(&inputs) {
+                lane[0] = input[channel];
+            }
+            for (target, [value]) in targets.iter_mut().zip($transform(&values)) {
+                target[channel] = value;
+            }
+        }
+    }};
+}
+
 /// Per-thread buffers: the transformed input (`V`), the products (`M`) or the transformed
 /// output gradient (`dM`), and a transform's rows.
 #[derive(Default)]
@@ -69,9 +105,7 @@ pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Opt
         return None;
     }
     let [channels, out_channels] = [geometry.channels, geometry.out_channels];
-    let kernel = kernel_points(channels, out_channels, |channel, tap, out_channel| {
-        weight[(out_channel * channels + channel) * TAPS + tap]
-    });
+    let kernel = kernel_points(weight, [channels, out_channels], false);
     Some(convolve(geometry, input, channels, &kernel, out_channels))
 }
 
@@ -85,10 +119,7 @@ pub(super) fn input_gradient(
         return None;
     }
     let [channels, out_channels] = [geometry.channels, geometry.out_channels];
-    // Tap (kh, kw) of the turned kernel is tap (2 − kh, 2 − kw) of the kernel: index 8 − t.
-    let kernel = kernel_points(out_channels, channels, |out_channel, tap, channel| {
-        weight[(out_channel * channels + channel) * TAPS + TAPS - 1 - tap]
-    });
+    let kernel = kernel_points(weight, [out_channels, channels], true);
     Some(convolve(
         geometry,
         output_grad,
@@ -251,56 +282,77 @@ impl Tiling {
     }
 }
 
-/// The kernel's transformed points `U = G·g·Gᵀ` as `[read][ξ][written]`, `value(read, tap,
-/// written)` giving each kernel value: `U_ξ` is the `read × written` matrix at `ξ · written`,
-/// rows `POINTS · written` apart. Each read channel's kernels are gathered tap by tap first, so
-/// that the transform runs along the written channels (for VGG's 512 × 512 kernels, a
-/// transform per kernel took longer than the products at 4×4).
-fn kernel_points(
-    read: usize,
-    written: usize,
-    value: impl Fn(usize, usize, usize) -> f32 + Sync,
-) -> Vec<f32> {
+/// The transformed points `U = G·g·Gᵀ` of `weight` (`[O, C, 3, 3]`) as `[read][ξ][written]`,
+/// reading `C` and writing `O` channels, or with `turned` the kernel turned 180° with its
+/// channel axes swapped (the input gradient's: reading `O`, writing `C`, tap `(kh, kw)` being
+/// the kernel's `(2 − kh, 2 − kw)`, index `8 − t`). `U_ξ` is the `read × written` matrix at
+/// `ξ · written`, rows `POINTS · written` apart. Each read channel's kernels are gathered tap
+/// by tap first, so that the transform runs along the written channels (for VGG's 512 × 512
+/// kernels, a transform per kernel took longer than the products at 4×4).
+fn kernel_points(weight: &[f32], [read, written]: [usize; 2], turned: bool) -> Vec<f32> {
     let mut points = vec![0.0; read * POINTS * written];
     if written == 0 {
         return points;
     }
+    let channels = if turned { written } else { read };
     points
         .par_chunks_mut(POINTS * written)
         .enumerate()
-        .for_each_init(Vec::new, |taps, (channel, target)| {
-            taps.clear();
-            taps.extend(
-                (0..TAPS)
-                    .flat_map(|tap| (0..written).map(move |out| (tap, out)))
-                    .map(|(tap, out)| value(channel, tap, out)),
-            );
+        .for_each_init(Vec::new, |taps, (first, target)| {
+            taps.resize(TAPS * written, 0.0);
+            for second in 0..written {
+                let [out, channel] = if turned {
+                    [first, second]
+                } else {
+                    [second, first]
+                };
+                let kernel = &weight[(out * channels + channel) * TAPS..][..TAPS];
+                for (tap, value) in kernel.iter().enumerate() {
+                    let tap = if turned { TAPS - 1 - tap } else { tap };
+                    taps[tap * written + second] = *value;
+                }
+            }
             transform_kernels(taps, target);
         });
     points
 }
 
+/// `U = G·g·Gᵀ` of `W` kernels' taps `g` (row by row), `G = [[1, 0, 0], [½, ½, ½],
+/// [½, −½, ½], [0, 0, 1]]`, along the rows (for each kernel column), then the columns.
+#[inline(always)]
+fn kernel_transform<const W: usize>(g: &[[f32; W]; TAPS]) -> [[f32; W]; POINTS] {
+    let mut by_column = [[[0.0; W]; 4]; 3];
+    for (column, rows) in by_column.iter_mut().enumerate() {
+        for c in 0..W {
+            let [a, b, d] = [g[column][c], g[3 + column][c], g[6 + column][c]];
+            rows[0][c] = a;
+            rows[1][c] = 0.5 * (a + b + d);
+            rows[2][c] = 0.5 * (a - b + d);
+            rows[3][c] = d;
+        }
+    }
+    let mut u = [[0.0; W]; POINTS];
+    for k in 0..4 {
+        for c in 0..W {
+            let [a, b, d] = [by_column[0][k][c], by_column[1][k][c], by_column[2][k][c]];
+            u[4 * k][c] = a;
+            u[4 * k + 1][c] = 0.5 * (a + b + d);
+            u[4 * k + 2][c] = 0.5 * (a - b + d);
+            u[4 * k + 3][c] = d;
+        }
+    }
+    u
+}
+
 vectorized_fn! {
-    /// `U = G·g·Gᵀ` of one read channel's kernels, `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½],
-    /// [0, 0, 1]]`, from `taps` (`[tap][written]`) into `points` (`[ξ][written]`).
+    /// [`kernel_transform`] of one read channel's kernels, from `taps` (`[tap][written]`)
+    /// into `points` (`[ξ][written]`).
     fn transform_kernels(taps: &[f32], points: &mut [f32]) {
         let written = taps.len() / TAPS;
         let g: [&[f32]; TAPS] = std::array::from_fn(|tap| &taps[tap * written..][..written]);
-        let mut u: Vec<&mut [f32]> = points.chunks_mut(written).collect();
-        for out in 0..written {
-            // G along the rows (for each kernel column), then along the columns.
-            let by_column: [[f32; 4]; 3] = std::array::from_fn(|column| {
-                let [a, b, c] = [g[column][out], g[3 + column][out], g[6 + column][out]];
-                [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
-            });
-            for k in 0..4 {
-                let [a, b, c] = [by_column[0][k], by_column[1][k], by_column[2][k]];
-                u[4 * k][out] = a;
-                u[4 * k + 1][out] = 0.5 * (a + b + c);
-                u[4 * k + 2][out] = 0.5 * (a - b + c);
-                u[4 * k + 3][out] = c;
-            }
-        }
+        let mut u = points.chunks_mut(written);
+        let u: [&mut [f32]; POINTS] = std::array::from_fn(|_| u.next().expect("a row per point"));
+        by_lanes!(kernel_transform, g, u);
     }
 }
 
@@ -410,22 +462,25 @@ fn channels_last<'a>(
     let per_image = rows * columns * channels;
     let images = planes.len() / (channels * height * width).max(1);
     let copy = grown(copy, images * per_image);
-    copy.fill(0.0);
     for (image, planes) in planes.chunks(channels * height * width).enumerate() {
         let target = &mut copy[image * per_image..][..per_image];
-        for r in 0..rows {
+        for (r, pixels) in target.chunks_mut(columns * channels).enumerate() {
             let Some(row) = (2 * band.start + r)
                 .checked_sub(offset)
                 .filter(|&row| row < height)
             else {
+                pixels.fill(0.0);
                 continue;
             };
-            let pixels = &mut target[(r * columns + offset) * channels..][..width * channels];
+            let (before, rest) = pixels.split_at_mut(offset * channels);
+            let (inside, after) = rest.split_at_mut(width * channels);
+            before.fill(0.0);
+            after.fill(0.0);
             transpose_row(
                 planes,
                 [height * width, row * width, width],
                 channels,
-                pixels,
+                inside,
             );
         }
     }
@@ -434,12 +489,26 @@ fn channels_last<'a>(
 
 vectorized_fn! {
     /// Row `start / width` of every channel's plane in `planes` (planes `plane` apart), as
-    /// `pixels`: `[width][channels]`.
+    /// `pixels`: `[width][channels]`. In blocks of [`LANES`] channels by [`LANES`] columns,
+    /// each read row by row and written column by column, so that both sides move whole
+    /// vectors.
     fn transpose_row(planes: &[f32], layout: [usize; 3], channels: usize, pixels: &mut [f32]) {
         let [plane, start, width] = layout;
-        for (channel, source) in planes.chunks(plane).take(channels).enumerate() {
-            for (column, value) in source[start..][..width].iter().enumerate() {
-                pixels[column * channels + channel] = *value;
+        for first_channel in (0..channels).step_by(LANES) {
+            let block_channels = LANES.min(channels - first_channel);
+            for first_column in (0..width).step_by(LANES) {
+                let block_columns = LANES.min(width - first_column);
+                let mut block = [[0.0; LANES]; LANES];
+                for (channel, values) in block.iter_mut().enumerate().take(block_channels) {
+                    let source = &planes[(first_channel + channel) * plane + start + first_column..];
+                    values[..block_columns].copy_from_slice(&source[..block_columns]);
+                }
+                for column in 0..block_columns {
+                    let target = &mut pixels[(first_column + column) * channels + first_channel..];
+                    for (channel, slot) in target[..block_channels].iter_mut().enumerate() {
+                        *slot = block[channel][column];
+                    }
+                }
             }
         }
     }
@@ -480,42 +549,6 @@ fn transform_inputs(
             }
         }
     }
-}
-
-/// Channels each transform takes at a time: one AVX-512 vector.
-const LANES: usize = 16;
-
-/// Runs `$transform` (a function generic over its channel count `W`) on the channel vectors
-/// `$inputs` and writes its results to `$targets`, [`LANES`] channels at a time (fixed-size
-/// arrays, which the compiler keeps in vector registers), then one at a time for the rest;
-/// every slice holds the same number of channels. A macro, not a function taking the
-/// transform, so that the transform is inlined into the caller and compiled with its vector
-/// instructions.
-macro_rules! by_lanes {
-    ($transform:ident, $inputs:expr, $targets:expr) => {{
-        let inputs = $inputs;
-        let mut targets = $targets;
-        let channels = inputs[0].len();
-        let whole = channels - channels % LANES;
-        for start in (0..whole).step_by(LANES) {
-            let mut values = [[0.0; LANES]; _];
-            for (lanes, input) in values.iter_mut().zip(&inputs) {
-                lanes.copy_from_slice(&input[start..start + LANES]);
-            }
-            for (target, lanes) in targets.iter_mut().zip(&$transform(&values)) {
-                target[start..start + LANES].copy_from_slice(lanes);
-            }
-        }
-        for channel in whole..channels {
-            let mut values = [[0.0; 1]; _];
-            for (lane, input) in values.iter_mut().zip(&inputs) {
-                lane[0] = input[channel];
-            }
-            for (target, [value]) in targets.iter_mut().zip($transform(&values)) {
-                target[channel] = value;
-            }
-        }
-    }};
 }
 
 /// `Bᵀ·d·B` of one tile's 4×4 window `d` (row by row) of `W` channels, `Bᵀ = [[1, 0, −1, 0],
