@@ -48,10 +48,10 @@ fn output_and_gradients(
 /// columns read only padding (a strided 3×3 on a 2×3 image, a 5×5 on a 1×2 one, and a 3×3 of
 /// which one tap reads the 1×2 image, like ResNet-18's 3×3s on its last 1×1 maps); and three
 /// four 3×3 "same" layers that the direct AVX-512 kernel computes on CPUs that have it: 16 → 16
-/// channels on 12×13 (one masked tile a row, forward and input gradient), 3 → 32 on 15×16 (two
-/// channel blocks, whole tiles; no direct input gradient, 3 channels being no block), 16 → 32
-/// on 27×28 (a whole and a masked tile a row) and 32 → 16 on 11×12 (the input gradient's two
-/// blocks); and three maps with fewer pixels than taps, computed as one product with the
+/// channels on 12×13 (one masked tile a row, all three passes), 3 → 32 on 15×16 (two channel
+/// blocks, whole tiles; no direct input gradient, 3 channels being no block), 16 → 32 on 27×28
+/// (a whole and a masked tile a row) and 32 → 16 on 11×12 (the input gradient's two blocks;
+/// its weight gradient, of 32 input channels, a patch-matrix product); and three maps with fewer pixels than taps, computed as one product with the
 /// convolution's matrix: 2×3 (ResNet-18's 2×2 stage, and a column that two taps miss), a
 /// stride-2 dilated 3×3 on 2×3 and a 5×5 on 2×3; and three 3×3 "same" layers of 64 or more
 /// channels computed by Winograd's F(2×2, 3×3): 72 → 64 on 7×8 (an odd height: the last row of

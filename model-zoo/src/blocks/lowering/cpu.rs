@@ -871,6 +871,9 @@ pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &
     if let Some(weight_grad) = super::winograd::weight_gradient(geometry, input, output_grad) {
         return weight_grad;
     }
+    if let Some(weight_grad) = super::direct::weight_gradient(geometry, input, output_grad) {
+        return weight_grad;
+    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return weight_gradient_by_taps(geometry, input, output_grad);
     };

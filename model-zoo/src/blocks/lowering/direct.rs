@@ -9,8 +9,11 @@
 //! from a zero-bordered copy of the image is multiplied into all sixteen with the kernel values
 //! broadcast from memory: nine loads and 144 fused multiply-adds per input channel and tile.
 //! The input gradient of such a convolution is the same convolution of the output gradient by
-//! the kernel turned 180° with its channel axes swapped. The weight gradient stays a
-//! patch-matrix product.
+//! the kernel turned 180° with its channel axes swapped. The weight gradient of a block of four
+//! output channels and one input channel is nine dot products over the image, the output
+//! gradient's rows against the input's rows shifted by each tap, summed in vector registers:
+//! the patch-matrix product it replaces ran `gemm` with 16 or 32 output channels, a sliver of
+//! its micro-kernel, after copying every input element nine times.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -24,6 +27,15 @@ const LANES: usize = 16;
 
 /// Output channels computed together, one accumulator register each.
 const BLOCK: usize = 16;
+
+/// The most input channels for which the direct weight gradient beats the patch-matrix product:
+/// CIFAR ResNet-20's 16 → 16 layers at 32×32 took 3.9–4.0 ms a call this way against 4.4–4.6,
+/// its 32 → 32 ones at 16×16 4.0 against 3.5–3.7 (`benches/RESULTS.md`).
+const MAX_WEIGHT_READ_CHANNELS: usize = 16;
+
+/// Output channels whose weight gradients are summed together, a kernel row (three accumulator
+/// registers) each, the input vector of a tap loaded once for all of them.
+const WEIGHT_BLOCK: usize = 4;
 
 /// The most input channels a direct convolution reads: a block's kernel values, one broadcast
 /// per multiply-add, then fit the 48 KiB first-level cache (64 · 9 · 16 floats: 36 KiB).
@@ -76,11 +88,88 @@ pub(super) fn input_gradient(
     ))
 }
 
+/// The weight gradient of the convolution [`Geometry`] describes, when [`covers_weight`] it:
+/// one contiguous share of the images per thread, each share's sums added in share order, so
+/// that the sum's order depends only on the thread count.
+pub(super) fn weight_gradient(
+    geometry: &Geometry,
+    input: &[f32],
+    output_grad: &[f32],
+) -> Option<Vec<f32>> {
+    if !covers_weight(geometry) {
+        return None;
+    }
+    let [channels, out_channels] = [geometry.channels, geometry.out_channels];
+    let [height, width] = geometry.input;
+    let [plane_in, plane_out] = [channels * height * width, out_channels * height * width];
+    let size = out_channels * channels * TAPS;
+    let shares = rayon::current_num_threads().min(geometry.batch).max(1);
+    let per_share = geometry.batch.div_ceil(shares);
+    let share = |share: usize| {
+        let mut lane_sums = vec![0.0; size * LANES];
+        let images = share * per_share..((share + 1) * per_share).min(geometry.batch);
+        BORDERED.with_borrow_mut(|bordered| {
+            for image in images {
+                border(
+                    &input[image * plane_in..][..plane_in],
+                    channels,
+                    [height, width],
+                    bordered,
+                );
+                // SAFETY: `covers_weight` found AVX-512F on this CPU; `bordered` holds
+                // `channels` bordered planes, the output gradient `out_channels` planes and
+                // `weight_grad` `out_channels · channels · 9` sums.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    weight_gradient_image(
+                        bordered,
+                        &output_grad[image * plane_out..][..plane_out],
+                        &mut lane_sums,
+                        [channels, out_channels],
+                        [height, width],
+                    )
+                };
+            }
+        });
+        lane_sums
+            .chunks(LANES)
+            .map(|lanes| lanes.iter().sum::<f32>())
+            .collect::<Vec<f32>>()
+    };
+    let sums: Vec<Vec<f32>> = (0..shares).into_par_iter().map(share).collect();
+    let mut weight_grad = vec![0.0; size];
+    for part in sums {
+        weight_grad
+            .iter_mut()
+            .zip(part)
+            .for_each(|(sum, value)| *sum += value);
+    }
+    Some(weight_grad)
+}
+
+/// Whether the direct weight gradient computes `geometry`: [`same_rows`], and whole blocks of
+/// [`WEIGHT_BLOCK`] output channels. Called after [`super::winograd`], which
+/// takes 64 channels and more in and out faster.
+fn covers_weight(geometry: &Geometry) -> bool {
+    same_rows(geometry)
+        && geometry.channels <= MAX_WEIGHT_READ_CHANNELS
+        && geometry.out_channels > 0
+        && geometry.out_channels.is_multiple_of(WEIGHT_BLOCK)
+}
+
 /// Whether the direct kernel computes `geometry` reading `read` channels and producing
-/// `produced`: a 3×3 kernel, stride 1, padding 1 on every side, no dilation; whole blocks of
-/// produced channels, at most [`MAX_READ_CHANNELS`] read ones; rows wide
-/// enough to fill [`MIN_LANE_USE`] of the lanes; and a CPU with AVX-512.
+/// `produced`: [`same_rows`]; whole blocks of produced channels, at most
+/// [`MAX_READ_CHANNELS`] read ones.
 fn covers(geometry: &Geometry, read: usize, produced: usize) -> bool {
+    same_rows(geometry)
+        && produced > 0
+        && produced.is_multiple_of(BLOCK)
+        && read <= MAX_READ_CHANNELS
+}
+
+/// A 3×3 kernel, stride 1, padding 1 on every side, no dilation; rows wide enough to fill
+/// [`MIN_LANE_USE`] of the lanes; and a CPU with AVX-512.
+fn same_rows(geometry: &Geometry) -> bool {
     let [_, width] = geometry.input;
     let lane_use = width as f32 / (width.div_ceil(LANES) * LANES).max(1) as f32;
     geometry.kernel == [3, 3]
@@ -88,9 +177,6 @@ fn covers(geometry: &Geometry, read: usize, produced: usize) -> bool {
         && geometry.padding == [1, 1]
         && geometry.dilation == [1, 1]
         && geometry.output == geometry.input
-        && produced > 0
-        && produced.is_multiple_of(BLOCK)
-        && read <= MAX_READ_CHANNELS
         && lane_use >= MIN_LANE_USE
         && has_avx512()
 }
@@ -231,6 +317,81 @@ unsafe fn convolve_image(
                     // SAFETY: the masked store writes the tile's `lanes` columns of this output
                     // row, inside `destination`.
                     unsafe { _mm512_mask_storeu_ps(output.add(start), mask, sum) };
+                }
+            }
+        }
+    }
+}
+
+/// One image's weight gradient added to `weight_grad` (`[O, C, 3, 3]`): for each input
+/// channel, block of [`WEIGHT_BLOCK`] output channels and kernel row, the row's three taps' dot
+/// products of the output gradient's rows (`[O, H, W]`) with the bordered input's rows shifted
+/// by the tap, in twelve vector sums over the image, reduced to numbers at its end. (All nine
+/// taps of two output channels at once, eighteen sums, left the compiler spilling some of them
+/// every step.)
+///
+/// # Safety
+/// The CPU must have AVX-512F; `bordered` must hold `channels` planes of `(H + 2) · (W + 2)`
+/// (masked loads read nothing past a row's last column), `output_grad` `out_channels · H · W`
+/// and `weight_grad` `out_channels · channels · 9` floats, and `out_channels` must be a
+/// multiple of [`WEIGHT_BLOCK`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn weight_gradient_image(
+    bordered: &[f32],
+    output_grad: &[f32],
+    lane_sums: &mut [f32],
+    [channels, out_channels]: [usize; 2],
+    [height, width]: [usize; 2],
+) {
+    use std::arch::x86_64::*;
+
+    let padded_width = width + 2;
+    let plane = (height + 2) * padded_width;
+    let spatial = height * width;
+    let input = bordered.as_ptr();
+    let gradient = output_grad.as_ptr();
+    for channel in 0..channels {
+        for out in (0..out_channels).step_by(WEIGHT_BLOCK) {
+            for kernel_row in 0..3 {
+                let mut sums = [[_mm512_setzero_ps(); 3]; WEIGHT_BLOCK];
+                let [mut row, mut column] = [0, 0];
+                while row < height {
+                    let lanes = (width - column).min(LANES);
+                    let mask: __mmask16 = (((1u32 << lanes) - 1) & 0xffff) as u16;
+                    // SAFETY (this block): the masked loads read `lanes` floats of output row
+                    // `row` of channels `out..out + WEIGHT_BLOCK`, and of bordered row
+                    // `row + kernel_row` of `channel` from column `column + tap`, inside their
+                    // planes.
+                    let start = (out * height + row) * width + column;
+                    let gradients: [__m512; WEIGHT_BLOCK] = std::array::from_fn(|index| unsafe {
+                        _mm512_maskz_loadu_ps(mask, gradient.add(start + index * spatial))
+                    });
+                    let corner = unsafe {
+                        input.add(channel * plane + (row + kernel_row) * padded_width + column)
+                    };
+                    for tap in 0..3 {
+                        let values = unsafe { _mm512_maskz_loadu_ps(mask, corner.add(tap)) };
+                        for (sum, gradient) in sums.iter_mut().zip(gradients) {
+                            sum[tap] = _mm512_fmadd_ps(gradient, values, sum[tap]);
+                        }
+                    }
+                    column += LANES;
+                    if column >= width {
+                        column = 0;
+                        row += 1;
+                    }
+                }
+                for (index, taps) in sums.iter().enumerate() {
+                    let start = ((out + index) * channels + channel) * TAPS + kernel_row * 3;
+                    for (tap, sum) in taps.iter().enumerate() {
+                        let lanes = &mut lane_sums[(start + tap) * LANES..][..LANES];
+                        // SAFETY: `lanes` holds LANES floats.
+                        unsafe {
+                            let total = _mm512_add_ps(_mm512_loadu_ps(lanes.as_ptr()), *sum);
+                            _mm512_storeu_ps(lanes.as_mut_ptr(), total);
+                        }
+                    }
                 }
             }
         }
