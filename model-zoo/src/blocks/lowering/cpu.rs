@@ -597,6 +597,27 @@ pub(super) fn with_local<S: Default + 'static, R>(
     })
 }
 
+/// The sum of `share(index)` (vectors of `size` floats) over `shares` shares computed in
+/// parallel, added in share order, so that the result depends only on the number of shares;
+/// `size` zeros when there are none.
+pub(super) fn sum_of_shares(
+    shares: usize,
+    size: usize,
+    share: impl Fn(usize) -> Vec<f32> + Sync + Send,
+) -> Vec<f32> {
+    let parts: Vec<Vec<f32>> = (0..shares).into_par_iter().map(share).collect();
+    parts
+        .into_iter()
+        .reduce(|mut total, part| {
+            total
+                .iter_mut()
+                .zip(part)
+                .for_each(|(sum, value)| *sum += value);
+            total
+        })
+        .unwrap_or_else(|| vec![0.0; size])
+}
+
 /// The first `len` elements of `buffer`, which grows to hold them (its old contents are
 /// overwritten by the caller, so nothing is cleared).
 pub(super) fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -945,17 +966,7 @@ fn weight_gradient_by_taps(geometry: &Geometry, input: &[f32], output_grad: &[f3
         });
         weight_grad
     };
-    let sum = (0..shares)
-        .into_par_iter()
-        .map(share)
-        .reduce_with(|mut total, part| {
-            total
-                .iter_mut()
-                .zip(part)
-                .for_each(|(sum, value)| *sum += value);
-            total
-        })
-        .unwrap_or_else(|| vec![0.0; size]);
+    let sum = sum_of_shares(shares, size, share);
     if !transposed {
         return sum;
     }

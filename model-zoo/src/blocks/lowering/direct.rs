@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::cpu::Geometry;
+use super::cpu::{Geometry, sum_of_shares};
 
 /// Output columns per vector register.
 const LANES: usize = 16;
@@ -136,15 +136,7 @@ pub(super) fn weight_gradient(
             .map(|lanes| lanes.iter().sum::<f32>())
             .collect::<Vec<f32>>()
     };
-    let sums: Vec<Vec<f32>> = (0..shares).into_par_iter().map(share).collect();
-    let mut weight_grad = vec![0.0; size];
-    for part in sums {
-        weight_grad
-            .iter_mut()
-            .zip(part)
-            .for_each(|(sum, value)| *sum += value);
-    }
-    Some(weight_grad)
+    Some(sum_of_shares(shares, size, share))
 }
 
 /// Whether the direct weight gradient computes `geometry`: [`same_rows`], and whole blocks of

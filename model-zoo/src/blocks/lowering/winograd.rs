@@ -24,7 +24,7 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::{Geometry, grown, with_local};
+use super::cpu::{Geometry, grown, sum_of_shares, with_local};
 use crate::blocks::kernel_support::{Matrix, matmul, vectorized_fn};
 
 /// Transformed points per tile: the 4×4 input block's.
@@ -201,17 +201,7 @@ pub(super) fn weight_gradient(
         });
         points_grad
     };
-    let points_grad = (0..shares)
-        .into_par_iter()
-        .map(share)
-        .reduce_with(|mut total, part| {
-            total
-                .iter_mut()
-                .zip(part)
-                .for_each(|(sum, value)| *sum += value);
-            total
-        })
-        .unwrap_or_else(|| vec![0.0; size]);
+    let points_grad = sum_of_shares(shares, size, share);
     Some(kernel_gradient(&points_grad, channels, out_channels))
 }
 
@@ -529,23 +519,66 @@ fn transform_inputs(
     let tile_columns = width.div_ceil(2);
     let extent = [2 * band.len() + 2, 2 * tile_columns + 2];
     let bordered = channels_last(images, size, band, 1, extent, bordered);
+    let tiles = [band.len(), tile_columns];
+    for_each_tile(
+        bordered,
+        [channels, stride],
+        extent,
+        tiles,
+        points,
+        |corner, targets| {
+            let window: [&[f32]; POINTS] =
+                std::array::from_fn(|point| corner.pixel(point / 4, point % 4));
+            transform_input(window, targets);
+        },
+    );
+}
+
+/// One tile's corner in an image's channels-last copy (rows of `row_width` pixels).
+struct TileCorner<'a> {
+    copy: &'a [f32],
+    corner: usize,
+    row_width: usize,
+    channels: usize,
+}
+
+impl<'a> TileCorner<'a> {
+    /// The channel vector `r` rows and `c` columns from the corner.
+    fn pixel(&self, r: usize, c: usize) -> &'a [f32] {
+        &self.copy[self.corner + (r * self.row_width + c) * self.channels..][..self.channels]
+    }
+}
+
+/// For each tile of each image's channels-last copy in `copies` (`[images, extent[0],
+/// extent[1], channels]`, `tiles` `[rows, columns]` of them an image, tile `(i, j)`'s corner at
+/// pixel `(2i, 2j)`): `work(corner, targets)`, `targets` being the tile's 16 points' channel
+/// vectors in `points` (point `ξ`'s `[tiles][channels]` matrix at `ξ · stride`).
+fn for_each_tile<'a>(
+    copies: &'a [f32],
+    [channels, stride]: [usize; 2],
+    extent: [usize; 2],
+    [tile_rows, tile_columns]: [usize; 2],
+    points: &mut [f32],
+    mut work: impl FnMut(TileCorner<'a>, [&mut [f32]; POINTS]),
+) {
     let per_image = extent[0] * extent[1] * channels;
-    for (image, copy) in bordered.chunks(per_image).enumerate() {
-        let first = image * band.len() * tile_columns;
-        for i in 0..band.len() {
+    for (image, copy) in copies.chunks(per_image).enumerate() {
+        let first = image * tile_rows * tile_columns;
+        for i in 0..tile_rows {
             for j in 0..tile_columns {
-                let corner = (2 * i * extent[1] + 2 * j) * channels;
-                let window: [&[f32]; POINTS] = std::array::from_fn(|point| {
-                    let [r, s] = [point / 4, point % 4];
-                    &copy[corner + (r * extent[1] + s) * channels..][..channels]
-                });
+                let corner = TileCorner {
+                    copy,
+                    corner: (2 * i * extent[1] + 2 * j) * channels,
+                    row_width: extent[1],
+                    channels,
+                };
                 let tile = first + i * tile_columns + j;
                 let mut targets = points
                     .chunks_mut(stride)
                     .map(|matrix| &mut matrix[tile * channels..][..channels]);
                 let targets: [&mut [f32]; POINTS] =
                     std::array::from_fn(|_| targets.next().expect("a matrix per point"));
-                transform_input(window, targets);
+                work(corner, targets);
             }
         }
     }
@@ -687,26 +720,18 @@ fn transform_output_grads(
     let tile_columns = width.div_ceil(2);
     let extent = [2 * band.len(), 2 * tile_columns];
     let tiled = channels_last(output_grads, size, band, 0, extent, tiled);
-    let per_image = extent[0] * extent[1] * channels;
-    for (image, copy) in tiled.chunks(per_image).enumerate() {
-        let first = image * band.len() * tile_columns;
-        for i in 0..band.len() {
-            for j in 0..tile_columns {
-                let corner = (2 * i * extent[1] + 2 * j) * channels;
-                let gradients: [&[f32]; 4] = std::array::from_fn(|at| {
-                    let [a, b] = [at / 2, at % 2];
-                    &copy[corner + (a * extent[1] + b) * channels..][..channels]
-                });
-                let tile = first + i * tile_columns + j;
-                let mut targets = points
-                    .chunks_mut(stride)
-                    .map(|matrix| &mut matrix[tile * channels..][..channels]);
-                let targets: [&mut [f32]; POINTS] =
-                    std::array::from_fn(|_| targets.next().expect("a matrix per point"));
-                transform_output_grad(gradients, targets);
-            }
-        }
-    }
+    let tiles = [band.len(), tile_columns];
+    for_each_tile(
+        tiled,
+        [channels, stride],
+        extent,
+        tiles,
+        points,
+        |corner, targets| {
+            let gradients: [&[f32]; 4] = std::array::from_fn(|at| corner.pixel(at / 2, at % 2));
+            transform_output_grad(gradients, targets);
+        },
+    );
 }
 
 /// `A·dY·Aᵀ` of one tile's 2×2 output gradient `g` (row by row) of `W` channels, `A = [[1, 0],
