@@ -89,8 +89,9 @@ pub(super) fn input_gradient(
 }
 
 /// The weight gradient of the convolution [`Geometry`] describes, when [`covers_weight`] it:
-/// one contiguous share of the images per thread, each share's sums added in share order, so
-/// that the sum's order depends only on the thread count.
+/// one contiguous share of the images per thread, each summing its images' lane by lane and
+/// the lanes at its end, the shares' sums added in share order, so that the sum's order
+/// depends only on the thread count.
 pub(super) fn weight_gradient(
     geometry: &Geometry,
     input: &[f32],
@@ -118,7 +119,7 @@ pub(super) fn weight_gradient(
                 );
                 // SAFETY: `covers_weight` found AVX-512F on this CPU; `bordered` holds
                 // `channels` bordered planes, the output gradient `out_channels` planes and
-                // `weight_grad` `out_channels · channels · 9` sums.
+                // `lane_sums` `out_channels · channels · 9` vectors of LANES sums.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
                     weight_gradient_image(
@@ -139,9 +140,9 @@ pub(super) fn weight_gradient(
     Some(sum_of_shares(shares, size, share))
 }
 
-/// Whether the direct weight gradient computes `geometry`: [`same_rows`], and whole blocks of
-/// [`WEIGHT_BLOCK`] output channels. Called after [`super::winograd`], which
-/// takes 64 channels and more in and out faster.
+/// Whether the direct weight gradient computes `geometry`: [`same_rows`], at most
+/// [`MAX_WEIGHT_READ_CHANNELS`] input channels and whole blocks of [`WEIGHT_BLOCK`] output
+/// channels.
 fn covers_weight(geometry: &Geometry) -> bool {
     same_rows(geometry)
         && geometry.channels <= MAX_WEIGHT_READ_CHANNELS
@@ -315,17 +316,17 @@ unsafe fn convolve_image(
     }
 }
 
-/// One image's weight gradient added to `weight_grad` (`[O, C, 3, 3]`): for each input
-/// channel, block of [`WEIGHT_BLOCK`] output channels and kernel row, the row's three taps' dot
-/// products of the output gradient's rows (`[O, H, W]`) with the bordered input's rows shifted
-/// by the tap, in twelve vector sums over the image, reduced to numbers at its end. (All nine
-/// taps of two output channels at once, eighteen sums, left the compiler spilling some of them
-/// every step.)
+/// One image's weight gradient added to `lane_sums` (`[O, C, 3, 3]` vectors of [`LANES`]
+/// partial sums, added up by the caller): for each input channel, block of [`WEIGHT_BLOCK`]
+/// output channels and kernel row, the row's three taps' dot products of the output gradient's
+/// rows (`[O, H, W]`) with the bordered input's rows shifted by the tap, in twelve vector sums
+/// over the image. (All nine taps of two output channels at once, eighteen sums, left the
+/// compiler spilling some of them every step.)
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `bordered` must hold `channels` planes of `(H + 2) · (W + 2)`
 /// (masked loads read nothing past a row's last column), `output_grad` `out_channels · H · W`
-/// and `weight_grad` `out_channels · channels · 9` floats, and `out_channels` must be a
+/// and `lane_sums` `out_channels · channels · 9 · LANES` floats, and `out_channels` must be a
 /// multiple of [`WEIGHT_BLOCK`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
