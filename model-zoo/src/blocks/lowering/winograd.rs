@@ -438,14 +438,14 @@ fn point_stride(rows: usize, columns: usize) -> usize {
 }
 
 /// `band`'s rows of each image in `planes` (`[images, channels, H, W]`) channels last:
-/// `[images, rows, columns, channels]` in `copy`, with `offset` rows and columns of zeros
-/// before the image's (its row `r` is the image's row `2 · band.start + r − offset`) and zeros
+/// `[images, rows, columns, channels]` in `copy`, with `border` rows and columns of zeros
+/// before the image's (its row `r` is the image's row `2 · band.start + r − border`) and zeros
 /// past its last row and column; `[rows, columns]` is the size of each image's copy.
 fn channels_last<'a>(
     planes: &[f32],
     [channels, height, width]: [usize; 3],
     band: &Range<usize>,
-    offset: usize,
+    border: usize,
     [rows, columns]: [usize; 2],
     copy: &'a mut Vec<f32>,
 ) -> &'a [f32] {
@@ -456,13 +456,13 @@ fn channels_last<'a>(
         let target = &mut copy[image * per_image..][..per_image];
         for (r, pixels) in target.chunks_mut(columns * channels).enumerate() {
             let Some(row) = (2 * band.start + r)
-                .checked_sub(offset)
+                .checked_sub(border)
                 .filter(|&row| row < height)
             else {
                 pixels.fill(0.0);
                 continue;
             };
-            let (before, rest) = pixels.split_at_mut(offset * channels);
+            let (before, rest) = pixels.split_at_mut(border * channels);
             let (inside, after) = rest.split_at_mut(width * channels);
             before.fill(0.0);
             after.fill(0.0);
@@ -506,7 +506,8 @@ vectorized_fn! {
 
 /// The input tiles of `band` of each image in `images` (`[images, channels, H, W]`) transformed,
 /// `Bᵀ·d·B`, into `points`: point `ξ`'s `[tiles][channels]` matrix at `ξ · stride`, the tiles
-/// in image, row, column order.
+/// in image, row, column order. A tile's 4×4 window starts a row and a column before its
+/// outputs: the channels-last copy has a border of one.
 fn transform_inputs(
     images: &[f32],
     size: [usize; 3],
@@ -515,16 +516,13 @@ fn transform_inputs(
     stride: usize,
     points: &mut [f32],
 ) {
-    let [channels, _, width] = size;
-    let tile_columns = width.div_ceil(2);
-    let extent = [2 * band.len() + 2, 2 * tile_columns + 2];
-    let bordered = channels_last(images, size, band, 1, extent, bordered);
-    let tiles = [band.len(), tile_columns];
-    for_each_tile(
+    transform_tiles(
+        images,
+        size,
+        band,
+        1,
         bordered,
-        [channels, stride],
-        extent,
-        tiles,
+        stride,
         points,
         |corner, targets| {
             let window: [&[f32]; POINTS] =
@@ -532,6 +530,54 @@ fn transform_inputs(
             transform_input(window, targets);
         },
     );
+}
+
+/// The output gradient's tiles of `band` of each image in `output_grads` (`[images, channels,
+/// H, W]`) transformed, `A·dY·Aᵀ`, into `points` (point `ξ`'s `[tiles][channels]` matrix at
+/// `ξ · stride`): each tile's own 2×2 outputs, no border.
+fn transform_output_grads(
+    output_grads: &[f32],
+    size: [usize; 3],
+    band: &Range<usize>,
+    tiled: &mut Vec<f32>,
+    stride: usize,
+    points: &mut [f32],
+) {
+    transform_tiles(
+        output_grads,
+        size,
+        band,
+        0,
+        tiled,
+        stride,
+        points,
+        |corner, targets| {
+            let gradients: [&[f32]; 4] = std::array::from_fn(|at| corner.pixel(at / 2, at % 2));
+            transform_output_grad(gradients, targets);
+        },
+    );
+}
+
+/// `band`'s rows of each image in `planes` (`[images, channels, H, W]`) copied channels last
+/// into `copy` with `border` rows and columns of zeros around them ([`channels_last`]), then
+/// `work(corner, targets)` for each tile ([`for_each_tile`]).
+#[allow(clippy::too_many_arguments)]
+fn transform_tiles(
+    planes: &[f32],
+    size: [usize; 3],
+    band: &Range<usize>,
+    border: usize,
+    copy: &mut Vec<f32>,
+    stride: usize,
+    points: &mut [f32],
+    work: impl FnMut(TileCorner<'_>, [&mut [f32]; POINTS]),
+) {
+    let [channels, _, width] = size;
+    let tile_columns = width.div_ceil(2);
+    let extent = [2 * band.len() + 2 * border, 2 * tile_columns + 2 * border];
+    let copy = channels_last(planes, size, band, border, extent, copy);
+    let tiles = [band.len(), tile_columns];
+    for_each_tile(copy, [channels, stride], extent, tiles, points, work);
 }
 
 /// One tile's corner in an image's channels-last copy (rows of `row_width` pixels).
@@ -703,35 +749,6 @@ vectorized_fn! {
     fn transform_output(m: [&[f32]; POINTS], targets: [&mut [f32]; 4]) {
         by_lanes!(output_values, m, targets);
     }
-}
-
-/// The output gradient's tiles of `band` of each image in `output_grads` (`[images, channels,
-/// H, W]`) transformed, `A·dY·Aᵀ`, into `points` (point `ξ`'s `[tiles][channels]` matrix at
-/// `ξ · stride`).
-fn transform_output_grads(
-    output_grads: &[f32],
-    size: [usize; 3],
-    band: &Range<usize>,
-    tiled: &mut Vec<f32>,
-    stride: usize,
-    points: &mut [f32],
-) {
-    let [channels, _, width] = size;
-    let tile_columns = width.div_ceil(2);
-    let extent = [2 * band.len(), 2 * tile_columns];
-    let tiled = channels_last(output_grads, size, band, 0, extent, tiled);
-    let tiles = [band.len(), tile_columns];
-    for_each_tile(
-        tiled,
-        [channels, stride],
-        extent,
-        tiles,
-        points,
-        |corner, targets| {
-            let gradients: [&[f32]; 4] = std::array::from_fn(|at| corner.pixel(at / 2, at % 2));
-            transform_output_grad(gradients, targets);
-        },
-    );
 }
 
 /// `A·dY·Aᵀ` of one tile's 2×2 output gradient `g` (row by row) of `W` channels, `A = [[1, 0],
