@@ -11,22 +11,36 @@
 //! `x · Mᵀ` (`[B, C·Q]` by `[C·Q, O·P]`), the input gradient `dy · M`, and the weight gradient
 //! `dyᵀ · x` folded back onto the kernel's taps.
 
+use std::cell::RefCell;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::Geometry;
-use crate::blocks::kernel_support::{Matrix, matmul_uninit};
+use super::cpu::{Geometry, grown, with_local};
+use crate::blocks::kernel_support::{Matrix, matmul, matmul_uninit};
+
+thread_local! {
+    /// Each thread's buffer for a convolution matrix or the weight gradient's matrix, kept
+    /// from one convolution to the next. Why: a fresh one is a fresh allocation whose pages
+    /// fault in and are zeroed as they are written; at 4 MiB (ResNet-18's 256-channel 2×2
+    /// layers) building the matrix took 0.7–0.9 ms that way, at 16 MiB (VGG's 512-channel
+    /// ones) 3–14 ms (`benches/RESULTS.md`).
+    static MATRIX: RefCell<Vec<f32>> = RefCell::default();
+}
 
 /// The convolution [`Geometry`] describes, when [`links`] takes it.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    let matrix_transposed = convolution_matrix_transposed(geometry, &links, weight);
-    Some(product(
-        [geometry.batch, rows, columns],
-        Matrix::row_major(input, columns),
-        Matrix::row_major(&matrix_transposed, rows),
-    ))
+    Some(with_local(&MATRIX, |buffer| {
+        let matrix_transposed = grown(buffer, rows * columns);
+        convolution_matrix_transposed(geometry, &links, weight, matrix_transposed);
+        product(
+            [geometry.batch, rows, columns],
+            Matrix::row_major(input, columns),
+            Matrix::row_major(matrix_transposed, rows),
+        )
+    }))
 }
 
 /// The input gradient of the convolution [`Geometry`] describes, when [`links`] takes it.
@@ -37,12 +51,15 @@ pub(super) fn input_gradient(
 ) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    let matrix = convolution_matrix(geometry, &links, weight);
-    Some(product(
-        [geometry.batch, columns, rows],
-        Matrix::row_major(output_grad, rows),
-        Matrix::row_major(&matrix, columns),
-    ))
+    Some(with_local(&MATRIX, |buffer| {
+        let matrix = grown(buffer, rows * columns);
+        convolution_matrix(geometry, &links, weight, matrix);
+        product(
+            [geometry.batch, columns, rows],
+            Matrix::row_major(output_grad, rows),
+            Matrix::row_major(matrix, columns),
+        )
+    }))
 }
 
 /// The weight gradient of the convolution [`Geometry`] describes, when [`links`] takes it: the
@@ -54,11 +71,25 @@ pub(super) fn weight_gradient(
 ) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    let matrix_grad = product(
-        [rows, columns, geometry.batch],
-        Matrix::row_major(output_grad, rows).transposed(),
-        Matrix::row_major(input, columns),
-    );
+    Some(with_local(&MATRIX, |buffer| {
+        let matrix_grad = grown(buffer, rows * columns);
+        matmul(
+            matrix_grad,
+            columns,
+            false,
+            [rows, columns, geometry.batch],
+            Matrix::row_major(output_grad, rows).transposed(),
+            Matrix::row_major(input, columns),
+            Parallelism::Rayon(0),
+        );
+        fold_onto_taps(geometry, &links, matrix_grad)
+    }))
+}
+
+/// The weight gradient from the convolution matrix's gradient: each entry added to the tap it
+/// holds.
+fn fold_onto_taps(geometry: &Geometry, links: &[Option<usize>], matrix_grad: &[f32]) -> Vec<f32> {
+    let [_, columns] = matrix_size(geometry);
     let [positions_in, positions_out] = position_counts(geometry);
     let taps = geometry.kernel[0] * geometry.kernel[1];
     let mut weight_grad = vec![0.0; geometry.out_channels * geometry.channels * taps];
@@ -77,7 +108,7 @@ pub(super) fn weight_gradient(
                 }
             }
         });
-    Some(weight_grad)
+    weight_grad
 }
 
 /// `lhs · rhs` (`[m, k]` by `[k, n]`, `shape` `[m, n, k]`) as a new row-major vector.
@@ -142,12 +173,17 @@ fn links(geometry: &Geometry) -> Option<Vec<Option<usize>>> {
     Some(links)
 }
 
-/// The convolution matrix `M` (`[O·P, C·Q]`, row-major) of `weight` (`[O, C, kh, kw]`).
-fn convolution_matrix(geometry: &Geometry, links: &[Option<usize>], weight: &[f32]) -> Vec<f32> {
-    let [rows, columns] = matrix_size(geometry);
+/// The convolution matrix `M` (`[O·P, C·Q]`, row-major) of `weight` (`[O, C, kh, kw]`), into
+/// `matrix`, every entry written.
+fn convolution_matrix(
+    geometry: &Geometry,
+    links: &[Option<usize>],
+    weight: &[f32],
+    matrix: &mut [f32],
+) {
+    let [_, columns] = matrix_size(geometry);
     let [positions_in, positions_out] = position_counts(geometry);
     let taps = geometry.kernel[0] * geometry.kernel[1];
-    let mut matrix = vec![0.0; rows * columns];
     matrix
         .par_chunks_mut(positions_out * columns)
         .zip(weight.par_chunks(geometry.channels * taps))
@@ -155,17 +191,15 @@ fn convolution_matrix(geometry: &Geometry, links: &[Option<usize>], weight: &[f3
             for (row, link_row) in block.chunks_mut(columns).zip(links.chunks(positions_in)) {
                 for (values, taps_of) in row.chunks_mut(positions_in).zip(kernel.chunks(taps)) {
                     for (value, link) in values.iter_mut().zip(link_row) {
-                        if let Some(tap) = link {
-                            *value = taps_of[*tap];
-                        }
+                        *value = link.map_or(0.0, |tap| taps_of[tap]);
                     }
                 }
             }
         });
-    matrix
 }
 
-/// `Mᵀ` (`[C·Q, O·P]`, row-major), built as such for the forward product `x · Mᵀ`.
+/// `Mᵀ` (`[C·Q, O·P]`, row-major) into `matrix`, every entry written, built as such for the
+/// forward product `x · Mᵀ`.
 ///
 /// Why: given `M` with its strides swapped, `gemm` repacks it with a strided transposing copy;
 /// ResNet-18's 2×2 256-channel forward product (batch 128, in the model) took 3.5–3.7 ms that
@@ -174,12 +208,12 @@ fn convolution_matrix_transposed(
     geometry: &Geometry,
     links: &[Option<usize>],
     weight: &[f32],
-) -> Vec<f32> {
-    let [rows, columns] = matrix_size(geometry);
+    matrix: &mut [f32],
+) {
+    let [rows, _] = matrix_size(geometry);
     let [positions_in, positions_out] = position_counts(geometry);
     let taps = geometry.kernel[0] * geometry.kernel[1];
     let kernel_stride = geometry.channels * taps;
-    let mut matrix = vec![0.0; rows * columns];
     matrix
         .par_chunks_mut(positions_in * rows)
         .enumerate()
@@ -189,12 +223,9 @@ fn convolution_matrix_transposed(
                     let taps_of = &weight[out_channel * kernel_stride + channel * taps..][..taps];
                     let link_column = links[at..].iter().step_by(positions_in);
                     for (value, link) in values.iter_mut().zip(link_column) {
-                        if let Some(tap) = link {
-                            *value = taps_of[*tap];
-                        }
+                        *value = link.map_or(0.0, |tap| taps_of[tap]);
                     }
                 }
             }
         });
-    matrix
 }
