@@ -32,15 +32,19 @@ thread_local! {
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    Some(with_local(&MATRIX, |buffer| {
-        let matrix_transposed = grown(buffer, rows * columns);
-        convolution_matrix_transposed(geometry, &links, weight, matrix_transposed);
-        product(
-            [geometry.batch, rows, columns],
-            Matrix::row_major(input, columns),
-            Matrix::row_major(matrix_transposed, rows),
-        )
-    }))
+    Some(with_matrix(
+        rows * columns,
+        |matrix_transposed| {
+            convolution_matrix_transposed(geometry, &links, weight, matrix_transposed)
+        },
+        |matrix_transposed| {
+            product(
+                [geometry.batch, rows, columns],
+                Matrix::row_major(input, columns),
+                Matrix::row_major(matrix_transposed, rows),
+            )
+        },
+    ))
 }
 
 /// The input gradient of the convolution [`Geometry`] describes, when [`links`] takes it.
@@ -51,15 +55,17 @@ pub(super) fn input_gradient(
 ) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    Some(with_local(&MATRIX, |buffer| {
-        let matrix = grown(buffer, rows * columns);
-        convolution_matrix(geometry, &links, weight, matrix);
-        product(
-            [geometry.batch, columns, rows],
-            Matrix::row_major(output_grad, rows),
-            Matrix::row_major(matrix, columns),
-        )
-    }))
+    Some(with_matrix(
+        rows * columns,
+        |matrix| convolution_matrix(geometry, &links, weight, matrix),
+        |matrix| {
+            product(
+                [geometry.batch, columns, rows],
+                Matrix::row_major(output_grad, rows),
+                Matrix::row_major(matrix, columns),
+            )
+        },
+    ))
 }
 
 /// The weight gradient of the convolution [`Geometry`] describes, when [`links`] takes it: the
@@ -71,19 +77,31 @@ pub(super) fn weight_gradient(
 ) -> Option<Vec<f32>> {
     let links = links(geometry)?;
     let [rows, columns] = matrix_size(geometry);
-    Some(with_local(&MATRIX, |buffer| {
-        let matrix_grad = grown(buffer, rows * columns);
-        matmul(
-            matrix_grad,
-            columns,
-            false,
-            [rows, columns, geometry.batch],
-            Matrix::row_major(output_grad, rows).transposed(),
-            Matrix::row_major(input, columns),
-            Parallelism::Rayon(0),
-        );
-        fold_onto_taps(geometry, &links, matrix_grad)
-    }))
+    Some(with_matrix(
+        rows * columns,
+        |matrix_grad| {
+            matmul(
+                matrix_grad,
+                columns,
+                false,
+                [rows, columns, geometry.batch],
+                Matrix::row_major(output_grad, rows).transposed(),
+                Matrix::row_major(input, columns),
+                Parallelism::Rayon(0),
+            )
+        },
+        |matrix_grad| fold_onto_taps(geometry, &links, matrix_grad),
+    ))
+}
+
+/// `read(matrix)` after `build(matrix)` has written all `len` floats of this thread's
+/// [`MATRIX`] buffer.
+fn with_matrix<R>(len: usize, build: impl FnOnce(&mut [f32]), read: impl FnOnce(&[f32]) -> R) -> R {
+    with_local(&MATRIX, |buffer| {
+        let matrix = grown(buffer, len);
+        build(matrix);
+        read(matrix)
+    })
 }
 
 /// The weight gradient from the convolution matrix's gradient: each entry added to the tap it
