@@ -18,9 +18,12 @@
 #      `persistence` feature, on in the trainer).
 #
 # Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
-# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json, and
+# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json,
 # logs.tar.gz: CubeCL's autotune and compilation logs of each process, which
-# benches/gpu/autotune_summary.py sums into log.txt (where the warm-up goes).
+# benches/gpu/autotune_summary.py sums into log.txt (where the warm-up goes), and caches.tar.gz:
+# every work folder's autotune results and compiled kernels. A later call on the same kind of
+# card that carries that file and names it in WARM_FROM starts every process from those caches
+# and skips the cold pass (a fresh machine otherwise spends minutes tuning again).
 set -u
 OUT=${OUT:-target/gpu-bench}
 mkdir -p "$OUT/rows"
@@ -59,9 +62,10 @@ PRECISIONS=${PRECISIONS:-fp32}
 # How convolutions are computed (`bench models --conv`): native, gemm.
 CONVS=${CONVS:-native}
 COLD_LIMIT=${COLD_LIMIT:-120}
-# Most cold processes at once (default: all): each holds its own model, batch and memory pools
-# on the one GPU.
-COLD_JOBS=${COLD_JOBS:-1000}
+# Most cold processes at once. Each holds its own model, batch and memory pools on the one GPU,
+# and its autotuning times candidate kernels on it: eight at once (run 5 in benches/RESULTS.md)
+# starved each other, none finishing a step in 150 s, and timed the candidates on a shared GPU.
+COLD_JOBS=${COLD_JOBS:-2}
 WARM_LIMIT=${WARM_LIMIT:-60}
 for mode in $TORCH_MODES; do
     models=$MODELS
@@ -80,7 +84,10 @@ done
 # $OUT/logs for one process and turns on the compiled-kernel cache.
 WORK=/tmp/cnn-zoo-gpu-bench
 rm -rf "$WORK"
-mkdir -p "$OUT/logs"
+mkdir -p "$OUT/logs" "$WORK"
+if [ -n "${WARM_FROM:-}" ]; then
+    tar -C "$WORK" -xzf "$WARM_FROM" && log "caches from $WARM_FROM: $(ls "$WORK" | tr '\n' ' ')"
+fi
 workdir() {
     local dir=$WORK/$1-$2
     mkdir -p "$dir"
@@ -126,11 +133,12 @@ burn_case() {
     log "exit $? after $name"
 }
 
-# Cold: every model and backend at once, or COLD_JOBS at a time (tuning is mostly compiling
-# candidate kernels on the CPU, 16 cores here), so one slow model cannot starve the rest; their
-# first-step times are therefore taken with the others running. Warm: one process at a time, each finding the cache
-# its cold run wrote: the warm-cache warm-up and the steady state, measured alone.
+# Cold (skipped when WARM_FROM brought the caches): COLD_JOBS processes at a time, so the CPU's
+# kernel compiling overlaps between them; their first-step times are therefore taken with
+# another process running. Warm: one process at a time, each finding the cache its cold run
+# wrote: the warm-cache warm-up and the steady state, measured alone.
 for backend in $BACKENDS; do
+    [ -n "${WARM_FROM:-}" ] && break
     for precision in $PRECISIONS; do
         for conv in $CONVS; do
             for model in $MODELS; do
@@ -165,6 +173,8 @@ for file in "$OUT"/logs/autotune-*.log; do
     python3 benches/gpu/autotune_summary.py "$file" --top 5 | tee -a "$OUT/log.txt"
 done
 tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$OUT/logs"
+(cd "$WORK" && tar -czf "$OUT/caches.tar.gz" */target/environment 2>/dev/null)
+log "caches.tar.gz: $(du -h "$OUT/caches.tar.gz" | cut -f1)"
 
 python3 - "$OUT" <<'EOF'
 import glob, json, os, sys
