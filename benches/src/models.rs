@@ -276,16 +276,20 @@ impl Workload {
             .with_num_classes(Some(case.classes))
             .with_in_channels(Some(channels))
             .with_input_size(Some(height));
-        let mut unopened = backend.device();
-        if unopened.settings().float_dtype != precision.dtype() {
-            unopened.configure(precision.dtype()).map_err(|e| {
-                BenchError(format!(
-                    "{backend} cannot run in {}: {e:?}",
-                    precision.name()
-                ))
-            })?;
+        let mut refused = None;
+        let plain = backend
+            .open_with(|device| {
+                if device.settings().float_dtype != precision.dtype() {
+                    refused = device.configure(precision.dtype()).err();
+                }
+            })
+            .map_err(|e| BenchError(e.to_string()))?;
+        if let Some(e) = refused {
+            return Err(BenchError(format!(
+                "{backend} cannot run in {}: {e:?}",
+                precision.name()
+            )));
         }
-        let plain = backend.open().map_err(|e| BenchError(e.to_string()))?;
         plain.seed(0);
         let device = match mode {
             Mode::Infer => plain.clone(),

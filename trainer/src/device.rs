@@ -57,11 +57,24 @@ impl BackendKind {
     /// tensor read back, so a machine without the driver or adapter gets an error naming the
     /// backend instead of a panic in CubeCL's device thread halfway through a run.
     pub fn open(self) -> Result<Device, BackendUnavailable> {
-        let device = self.device();
+        self.open_with(|_| {})
+    }
+
+    /// [`Self::open`], with `prepare` run on the device before its first tensor: where the
+    /// device's default types are read or set (`Device::settings`, `Device::configure`), which
+    /// on a GPU backend already starts its runtime, so a missing adapter there is the same error.
+    pub fn open_with(
+        self,
+        prepare: impl FnOnce(&mut Device),
+    ) -> Result<Device, BackendUnavailable> {
+        let mut device = self.device();
         if self.is_gpu() {
             start_or_explain(self, || {
+                prepare(&mut device);
                 Tensor::<1>::zeros([1], &device).into_data();
             })?;
+        } else {
+            prepare(&mut device);
         }
         Ok(device)
     }
@@ -225,6 +238,18 @@ mod tests {
             "{error}"
         );
         assert!(start_or_explain(BackendKind::Wgpu, || {}).is_ok());
+    }
+
+    #[test]
+    fn a_failure_while_preparing_a_gpu_device_is_an_error_too() {
+        let error = BackendKind::Wgpu
+            .open_with(|_| panic!("Unable to acquire wgpu device: no adapter found"))
+            .unwrap_err();
+        assert_eq!(error.backend, BackendKind::Wgpu);
+        assert_eq!(
+            error.reason,
+            "Unable to acquire wgpu device: no adapter found"
+        );
     }
 
     #[test]
