@@ -325,6 +325,15 @@ impl Shared {
                 }
                 Err(error) => return Err(error),
             };
+            // Checked here for any dataset: a label past the classes would index past the
+            // model's head inside the loss.
+            let classes = self.dataset.classes().len();
+            if label >= classes {
+                return Err(DataError::new(
+                    format!("sample {index}"),
+                    format!("label {label} is outside the dataset's {classes} classes"),
+                ));
+            }
             let shape = [image.channels, image.height, image.width];
             match sample_shape {
                 None => {

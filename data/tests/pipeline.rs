@@ -214,3 +214,46 @@ fn an_early_break_stops_the_workers() {
         "no thread still running"
     );
 }
+
+/// MNIST's digits presented as if there were only five classes.
+struct FiveClasses(data::datasets::idx::IdxDataset);
+
+impl Dataset for FiveClasses {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.0.label(index)
+    }
+    fn get(&self, index: usize) -> Result<Sample, DataError> {
+        self.0.get(index)
+    }
+    fn classes(&self) -> &[String] {
+        &self.0.classes()[..5]
+    }
+}
+
+#[test]
+fn a_label_outside_the_classes_ends_the_epoch_with_an_error_naming_the_sample() {
+    let dataset: Arc<dyn Dataset> = Arc::new(FiveClasses(mnist_subset(Split::Test)));
+    let first_outside = (0..dataset.len())
+        .find(|&index| dataset.label(index) >= 5)
+        .unwrap();
+    let config = LoaderConfig {
+        workers: 2,
+        shuffle: false,
+        ..LoaderConfig::new(50)
+    };
+    let loader = DataLoader::new(dataset.clone(), Arc::new(data::Compose::identity()), config);
+    let error = loader
+        .epoch(0)
+        .find_map(Result::err)
+        .expect("a batch with a label past the classes fails")
+        .to_string();
+    let label = dataset.label(first_outside);
+    assert!(
+        error.contains(&format!("sample {first_outside}"))
+            && error.contains(&format!("label {label} is outside the dataset's 5 classes")),
+        "{error}"
+    );
+}

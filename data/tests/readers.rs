@@ -97,6 +97,34 @@ fn idx_files_are_validated() {
 }
 
 #[test]
+fn idx_labels_outside_mnists_ten_classes_are_an_error_naming_file_record_and_value() {
+    let dir = scratch("idx-labels");
+    write(&dir.join("t10k-images-idx3-ubyte"), &idx_images(3, 2, 2));
+    for bad in [10u8, 127, 128, 255] {
+        let labels_path = dir.join("t10k-labels-idx1-ubyte");
+        let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 3];
+        labels.extend([7, bad, 1]);
+        write(&labels_path, &labels);
+        let error = IdxDataset::mnist(&dir, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("t10k-labels-idx1-ubyte")
+                && error.contains(&format!(
+                    "label {bad} of record 1 is outside the 10 classes"
+                )),
+            "{error}"
+        );
+    }
+    let images = dir.join("t10k-images-idx3-ubyte");
+    let labels = dir.join("t10k-labels-idx1-ubyte");
+    write(&labels, &[0, 0, 8, 1, 0, 0, 0, 3, 2, 0, 2]);
+    let three_classes = IdxDataset::open(&images, &labels, 3).unwrap();
+    assert_eq!(three_classes.classes().len(), 3);
+    assert!(IdxDataset::open(&images, &labels, 2).is_err());
+}
+
+#[test]
 fn embedded_subset_is_real_mnist() {
     let train = mnist_subset(Split::Train);
     let test = mnist_subset(Split::Test);

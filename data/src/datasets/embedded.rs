@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::datasets::idx::read_maybe_gz_bytes;
-use crate::datasets::idx::{IdxDataset, Split, parse_idx};
+use crate::datasets::idx::{IdxDataset, MNIST_CLASSES, Split, parse_idx};
 
 const TRAIN_IMAGES: &[u8] = include_bytes!("../../assets/mnist-subset/train-images-idx3-ubyte.gz");
 const TRAIN_LABELS: &[u8] = include_bytes!("../../assets/mnist-subset/train-labels-idx1-ubyte.gz");
@@ -26,7 +26,7 @@ pub fn mnist_subset(split: Split) -> IdxDataset {
     read(images, &images_path)
         .and_then(|images| {
             let labels = read(labels, &labels_path)?;
-            IdxDataset::new(images, labels, &images_path, &labels_path)
+            IdxDataset::new(images, labels, MNIST_CLASSES, &images_path, &labels_path)
         })
         .expect("the embedded MNIST subset is valid IDX (checked by its test)")
 }

@@ -111,6 +111,9 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
     parse_idx(&read_maybe_gz(path)?, path)
 }
 
+/// MNIST's digits 0 to 9.
+pub const MNIST_CLASSES: usize = 10;
+
 /// Images and labels from a pair of IDX arrays.
 #[derive(Debug, Clone)]
 pub struct IdxDataset {
@@ -131,11 +134,13 @@ pub enum Split {
 }
 
 impl IdxDataset {
-    /// Pairs an image array `[n, h, w]` with a label array `[n]`; names in errors are
-    /// `images_path` and `labels_path`.
+    /// Pairs an image array `[n, h, w]` with a label array `[n]` of labels below `classes`;
+    /// names in errors are `images_path` and `labels_path`. A label outside the classes is an
+    /// error naming its record and value (it would otherwise index past the model's head).
     pub fn new(
         images: IdxArray,
         labels: IdxArray,
+        classes: usize,
         images_path: &Path,
         labels_path: &Path,
     ) -> Result<Self, DataError> {
@@ -155,21 +160,36 @@ impl IdxDataset {
                 ),
             ));
         }
-        let classes = usize::from(labels.data.iter().copied().max().unwrap_or(0)) + 1;
+        let outside = labels
+            .data
+            .iter()
+            .enumerate()
+            .find(|(_, label)| usize::from(**label) >= classes);
+        if let Some((record, label)) = outside {
+            return Err(DataError::new(
+                labels_path,
+                format!(
+                    "label {label} of record {record} is outside the {classes} classes \
+                     (0 to {})",
+                    classes.saturating_sub(1)
+                ),
+            ));
+        }
         Ok(Self {
             images: images.data,
             labels: labels.data,
             height,
             width,
-            classes: (0..classes.max(10)).map(|c| c.to_string()).collect(),
+            classes: (0..classes).map(|c| c.to_string()).collect(),
         })
     }
 
-    /// Reads an image file and a label file.
-    pub fn open(images_path: &Path, labels_path: &Path) -> Result<Self, DataError> {
+    /// Reads an image file and a label file of labels below `classes`.
+    pub fn open(images_path: &Path, labels_path: &Path, classes: usize) -> Result<Self, DataError> {
         Self::new(
             read_idx(images_path)?,
             read_idx(labels_path)?,
+            classes,
             images_path,
             labels_path,
         )
@@ -196,7 +216,7 @@ impl IdxDataset {
         };
         let images = find(format!("{prefix}-images-idx3-ubyte"))?;
         let labels = find(format!("{prefix}-labels-idx1-ubyte"))?;
-        Self::open(&images, &labels)
+        Self::open(&images, &labels, MNIST_CLASSES)
     }
 
     /// Image height and width.
