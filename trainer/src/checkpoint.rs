@@ -1,4 +1,5 @@
-//! Files written so that nothing already saved is lost: a temporary file, then a rename.
+//! Files written so that nothing already saved is lost: a temporary file flushed to disk, then a
+//! rename, then the folder flushed.
 
 use std::path::{Path, PathBuf};
 
@@ -27,11 +28,25 @@ fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Moves a written temporary file to `path` so that it survives a power loss too: the file's
+/// data reaches the disk before the rename, and the folder's entry after it.
 fn rename_into_place(temporary: &Path, path: &Path) -> Result<(), WriteError> {
-    std::fs::rename(temporary, path).map_err(|e| WriteError {
+    let failed = |path: &Path, what: &str, e: std::io::Error| WriteError {
         path: path.to_path_buf(),
-        problem: format!("rename from {}: {e}", temporary.display()),
-    })
+        problem: format!("{what}: {e}"),
+    };
+    std::fs::File::open(temporary)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| failed(temporary, "flush to disk", e))?;
+    std::fs::rename(temporary, path)
+        .map_err(|e| failed(path, &format!("rename from {}", temporary.display()), e))?;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(folder)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| failed(folder, "flush the folder to disk", e))
 }
 
 /// Writes `bytes` to `path` through a temporary file.
