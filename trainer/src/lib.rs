@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod features;
 pub mod parity;
 pub mod plot;
+pub mod run_folder;
 pub mod schedule;
 pub mod sgd;
 pub mod summary;

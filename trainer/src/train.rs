@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
+use crate::run_folder::{self, Locked, RunLock};
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
 use crate::sgd::MomentumSgd;
@@ -247,6 +248,8 @@ pub struct TrainControl {
     pub interrupt: Arc<AtomicBool>,
     /// Stop with a checkpoint after this many optimiser steps in this invocation.
     pub stop_after_steps: Option<usize>,
+    /// Start a new run even where `out` holds one, removing that run's files first.
+    pub overwrite: bool,
 }
 
 /// One row of `metrics.csv`.
@@ -799,6 +802,10 @@ fn report(config: &TrainConfig, row: &EpochMetrics) {
     }
 }
 
+fn lock(out: &Path) -> Result<RunLock, TrainError> {
+    RunLock::acquire(out).map_err(|Locked(problem)| TrainError::Config(problem))
+}
+
 fn create_out(out: &Path) -> Result<(), TrainError> {
     std::fs::create_dir_all(out).map_err(|e| {
         TrainError::Write(WriteError {
@@ -808,10 +815,27 @@ fn create_out(out: &Path) -> Result<(), TrainError> {
     })
 }
 
-/// Trains `config.model` from scratch and writes the run into `config.out`.
+/// Trains `config.model` from scratch and writes the run into `config.out`, which must not hold
+/// a run unless `control.overwrite` says to replace it.
 pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport, TrainError> {
     config.check()?;
     create_out(&config.out)?;
+    let _lock = lock(&config.out)?;
+    if run_folder::holds_run(&config.out) {
+        if !control.overwrite {
+            let out = config.out.display();
+            return Err(TrainError::Config(format!(
+                "{out} holds a run already: continue it with `cargo xtask train --resume --out \
+                 {out}`, write this one elsewhere with --out, or replace it with --overwrite"
+            )));
+        }
+        run_folder::clear(&config.out).map_err(|e| {
+            TrainError::Write(WriteError {
+                path: config.out.clone(),
+                problem: format!("removing the earlier run's files: {e}"),
+            })
+        })?;
+    }
     let config_json = serde_json::to_vec_pretty(config).expect("the config serialises");
     write_atomically(&config.out.join("config.json"), &config_json)?;
     run(config, control, None)
@@ -820,6 +844,10 @@ pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport
 /// Continues the run in `out` from its last checkpoint, with the configuration it was started
 /// with; on a CPU backend it ends with the same weights as a run that was never stopped.
 pub fn resume(out: &Path, control: &TrainControl) -> Result<TrainReport, TrainError> {
+    // A folder with nothing to resume says so before a lock file is written into it; the
+    // checkpoint is read again under the lock, where no other process can move it on.
+    Checkpoint::load(out)?;
+    let _lock = lock(out)?;
     let checkpoint = Checkpoint::load(out)?;
     let mut config = crate::eval::load_config(out)?;
     config.out = out.to_path_buf();

@@ -118,21 +118,34 @@ fn report_test_top1(run: &std::path::Path) -> f64 {
 fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     let _turn = one_run_at_a_time();
     let good = TrainConfig {
-        epochs: 1,
+        epochs: 2,
         ..small_run("lenet5-diverges")
     };
-    train(&good, &TrainControl::default()).unwrap();
-    let saved = std::fs::read(good.out.join("last.bpk")).unwrap();
-    let diverging = TrainConfig {
-        // Larger than f32 can hold: the first step makes the weights infinite.
-        lr: 1e39,
-        schedule: Schedule::Constant,
-        ..good.clone()
+    // 2,000 images are 32 steps: stopped 8 steps into the second epoch.
+    let stop = TrainControl {
+        stop_after_steps: Some(40),
+        ..TrainControl::default()
     };
-    let error = train(&diverging, &TrainControl::default()).unwrap_err();
-    assert!(matches!(error, TrainError::Diverged { .. }), "{error}");
+    train(&good, &stop).unwrap();
+    let kept = ["last.bpk", "best.bpk", "checkpoint.json"]
+        .map(|name| std::fs::read(good.out.join(name)).unwrap());
+    // The run goes on with a learning rate larger than f32 can hold: its first step makes the
+    // weights infinite.
+    let config_path = good.out.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["lr"] = serde_json::json!(1e39);
+    config["schedule"] = serde_json::json!("Constant");
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let error = resume(&good.out, &TrainControl::default()).unwrap_err();
+    assert!(
+        matches!(error, TrainError::Diverged { epoch: 2, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("last good checkpoint is kept"));
-    assert_eq!(std::fs::read(good.out.join("last.bpk")).unwrap(), saved);
+    for (name, saved) in ["last.bpk", "best.bpk", "checkpoint.json"].iter().zip(kept) {
+        assert_eq!(std::fs::read(good.out.join(name)).unwrap(), saved, "{name}");
+    }
 }
 
 #[test]

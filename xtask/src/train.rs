@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 use trainer::BackendKind;
+use trainer::run_folder;
 use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainControl, resume, train};
 use trainer::transfer::FreezePolicy;
 
@@ -32,13 +33,16 @@ pub struct TrainArgs {
     model: Option<String>,
     #[command(flatten)]
     options: TrainOptions,
-    /// Output folder (default: runs/<model>).
+    /// Output folder (default: runs/<model>, or runs/<model>-2, -3, … where those hold runs).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in --out (or runs/<model>) from its last checkpoint, with its saved
-    /// configuration.
+    /// Continue the run in --out (or the latest of runs/<model>, -2, …) from its last
+    /// checkpoint, with its saved configuration.
     #[arg(long)]
     resume: bool,
+    /// Replace the run that --out holds (its files are removed first).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Stop with a checkpoint after this many optimiser steps (e.g. to fit a time slot).
     #[arg(long)]
     stop_after_steps: Option<usize>,
@@ -236,13 +240,18 @@ pub fn finetune(args: TrainArgs) -> Result<(), Box<dyn Error>> {
 pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let control = TrainControl {
         stop_after_steps: args.stop_after_steps,
+        overwrite: args.overwrite,
         ..TrainControl::default()
     };
     interrupt_on_ctrl_c(&control)?;
     if args.resume {
         let out = match (&args.out, &args.model) {
             (Some(out), _) => out.clone(),
-            (None, Some(model)) => PathBuf::from("runs").join(model),
+            (None, Some(model)) => {
+                let base = PathBuf::from("runs").join(model);
+                run_folder::latest(&base)
+                    .ok_or_else(|| format!("no run of {model} in {} to resume", base.display()))?
+            }
             (None, None) => return Err("--resume needs --out or a model name".into()),
         };
         resume(&out, &control)?;
@@ -250,7 +259,7 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         let model = args.model.expect("clap requires a model without --resume");
         let out = args
             .out
-            .unwrap_or_else(|| PathBuf::from("runs").join(&model));
+            .unwrap_or_else(|| run_folder::fresh(&PathBuf::from("runs").join(&model)));
         train(&args.options.config(&model, out), &control)?;
     }
     Ok(())

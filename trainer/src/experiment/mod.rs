@@ -58,7 +58,12 @@ pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result
         eprintln!("{}: resuming", config.out.display());
         resume(&config.out, control)?
     } else {
-        train(config, control)?
+        // A run of these very settings that stopped before its first checkpoint: start again.
+        let control = TrainControl {
+            overwrite: true,
+            ..control.clone()
+        };
+        train(config, &control)?
     };
     Ok(report.test.is_some())
 }
