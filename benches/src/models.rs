@@ -13,13 +13,15 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use burn::tensor::{Distribution, FloatDType};
+use burn::tensor::Distribution;
 use model_zoo::blocks::{ConvLowering, conv_lowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 use trainer::BackendKind;
+pub use trainer::Precision;
+use trainer::precision::{LossScale, gradients};
 use trainer::sgd::MomentumSgd;
 
 /// Inference (eval mode, no autodiff) or a whole training step.
@@ -58,52 +60,6 @@ impl Mode {
         match self {
             Mode::Infer => 1,
             Mode::Train => 3,
-        }
-    }
-}
-
-/// The float type every tensor of a run is stored and computed in (the device's default float
-/// type, set before anything is created on it; Burn keeps it for the whole process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// 32-bit floats, what PyTorch's eager default stores.
-    #[default]
-    Fp32,
-    /// IEEE half: the type CubeCL's tensor-core (cooperative-matrix) kernels take, which decline
-    /// f32 (`benches/RESULTS.md`, run 3). Pure f16, no loss scaling: a throughput figure, not a
-    /// training recipe.
-    Fp16,
-    /// bfloat16, where the backend has it.
-    Bf16,
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        [Precision::Fp32, Precision::Fp16, Precision::Bf16]
-            .into_iter()
-            .find(|precision| precision.name() == name)
-            .ok_or_else(|| format!("unknown precision '{name}' (expected fp32, fp16 or bf16)"))
-    }
-}
-
-impl Precision {
-    /// `fp32`, `fp16` or `bf16`: the command line's spelling and the rows' `variant`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-            Precision::Bf16 => "bf16",
-        }
-    }
-
-    fn dtype(self) -> FloatDType {
-        match self {
-            Precision::Fp32 => FloatDType::F32,
-            Precision::Fp16 => FloatDType::F16,
-            Precision::Bf16 => FloatDType::BF16,
         }
     }
 }
@@ -184,7 +140,7 @@ pub struct ModelBenchRow {
     pub mode: Mode,
     /// A Burn backend (`flex`, `ndarray`, `wgpu`, `vulkan`, `cuda`), or `torch-cpu` / `torch-cuda`.
     pub backend: String,
-    /// The [`Precision`] for Burn, with `-gemm-conv` when convolutions were lowered to matrix
+    /// The [`Precision`] for Burn (mixed: weights and optimiser state stay f32), with `-gemm-conv` when convolutions were lowered to matrix
     /// products ([`ConvLowering::Gemm`], also what [`ConvLowering::Auto`] picks on flex); PyTorch's are `fp32`, and on a GPU also
     /// `fp32-no-tf32` and `bf16-channels-last`.
     pub variant: String,
@@ -217,7 +173,7 @@ pub struct ModelBenchConfig {
     pub warmup: usize,
     /// Timed steps (the median is reported).
     pub steps: usize,
-    /// Float type of every tensor.
+    /// Float type of the forward and backward passes (mixed precision).
     pub precision: Precision,
     /// How the zoo's convolutions are computed, for the whole run.
     pub conv: ConvLowering,
@@ -254,6 +210,9 @@ pub struct Workload {
     optimizer: ModuleOptimizer,
     /// The loss of the last training step, left on the device until asked for.
     last_loss: Option<Tensor<1>>,
+    precision: Precision,
+    /// fp16's dynamic loss scale.
+    loss_scale: Option<LossScale>,
     /// Trainable parameters.
     pub params: usize,
     /// Forward multiply-accumulates per image.
@@ -261,9 +220,9 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Builds `case` on `backend`, seeded, ready for `mode`, in `precision`: the device's default
-    /// float type, which must be set before its first tensor and then stays for the process, so
-    /// a process that already used `backend` in another precision gets an error.
+    /// Builds `case` on `backend`, seeded, ready for `mode`, computing in `precision` as the
+    /// trainer does (`trainer::precision`): f32 weights cast per layer, the loss in f32 and, in
+    /// fp16, a dynamic loss scale.
     pub fn new(
         case: &BenchCase,
         backend: BackendKind,
@@ -276,20 +235,7 @@ impl Workload {
             .with_num_classes(Some(case.classes))
             .with_in_channels(Some(channels))
             .with_input_size(Some(height));
-        let mut refused = None;
-        let plain = backend
-            .open_with(|device| {
-                if device.settings().float_dtype != precision.dtype() {
-                    refused = device.configure(precision.dtype()).err();
-                }
-            })
-            .map_err(|e| BenchError(e.to_string()))?;
-        if let Some(e) = refused {
-            return Err(BenchError(format!(
-                "{backend} cannot run in {}: {e:?}",
-                precision.name()
-            )));
-        }
+        let plain = backend.open().map_err(|e| BenchError(e.to_string()))?;
         plain.seed(0);
         let device = match mode {
             Mode::Infer => plain.clone(),
@@ -324,6 +270,8 @@ impl Workload {
             labels,
             model: Some(model),
             last_loss: None,
+            precision,
+            loss_scale: precision.loss_scale(LossScale::DEFAULT_INITIAL),
             params: summary.params,
             macs_per_image: summary.macs,
         })
@@ -338,16 +286,20 @@ impl Workload {
             .expect("a step always puts the model back");
         match self.mode {
             Mode::Infer => {
-                std::hint::black_box(model.forward(self.images.clone()));
+                let images = self.precision.autocast(self.images.clone());
+                std::hint::black_box(model.forward(images));
                 self.model = Some(model);
             }
             Mode::Train => {
+                let logits = model.forward(self.precision.autocast(self.images.clone()));
                 let loss = self
                     .loss
-                    .forward(model.forward(self.images.clone()), self.labels.clone());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                self.model = Some(self.optimizer.step(0.01, model, grads));
-                self.last_loss = Some(loss);
+                    .forward(self.precision.logits(logits), self.labels.clone());
+                self.last_loss = Some(loss.clone());
+                self.model = Some(match gradients(loss, &model, self.loss_scale.as_mut()) {
+                    Some(grads) => self.optimizer.step(0.01, model, grads),
+                    None => model,
+                });
             }
         }
         self.device
@@ -406,7 +358,7 @@ pub fn measure(
         input: case.input,
         mode,
         backend: backend.name().to_string(),
-        variant: match conv_lowering().on(&workload.device) {
+        variant: match conv_lowering().on_input(&workload.device, precision.compute_dtype()) {
             ConvLowering::Gemm => format!("{}-gemm-conv", precision.name()),
             _ => precision.name().into(),
         },
@@ -511,19 +463,30 @@ pub fn run(config: &ModelBenchConfig) -> Vec<Result<ModelBenchRow, (BenchCase, B
     rows
 }
 
-/// A row of the joined table: ours beside PyTorch's default fp32 on the same case.
+/// A row of the joined table: ours beside PyTorch's on the same case and precision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinedRow {
     /// Our measurement.
     #[serde(flatten)]
     pub ours: ModelBenchRow,
-    /// PyTorch's images/s for the same case (eager, default fp32 settings).
+    /// PyTorch's images/s for the same case: eager fp32 with its default settings beside our
+    /// fp32 rows, bf16 autocast channels-last beside our bf16 rows.
     pub pytorch_images_per_second: Option<f64>,
     /// Ours over PyTorch's.
     pub ratio: Option<f64>,
 }
 
-/// Pairs each of our rows with PyTorch's default-precision row of the same case.
+/// PyTorch's variant that one of ours is measured against: its default fp32 (TF32 on a GPU)
+/// for fp32, autocast channels-last for a half precision.
+fn pytorch_counterpart(variant: &str) -> String {
+    let precision = variant.split('-').next().unwrap_or(variant);
+    match precision {
+        "fp32" => "fp32".into(),
+        half => format!("{half}-channels-last"),
+    }
+}
+
+/// Pairs each of our rows with PyTorch's row of the same case and precision.
 pub fn join(ours: &[ModelBenchRow], torch: &TorchResults) -> Vec<JoinedRow> {
     ours.iter()
         .map(|row| {
@@ -532,7 +495,7 @@ pub fn join(ours: &[ModelBenchRow], torch: &TorchResults) -> Vec<JoinedRow> {
                     && t.batch == row.batch
                     && t.input == row.input
                     && t.mode == row.mode
-                    && t.variant == "fp32"
+                    && t.variant == pytorch_counterpart(&row.variant)
             });
             if let Some(theirs) = theirs.filter(|t| t.params != row.params) {
                 eprintln!(
@@ -626,7 +589,7 @@ mod tests {
     }
 
     #[test]
-    fn join_pairs_the_default_precision_row_of_the_same_case() {
+    fn join_pairs_the_row_of_the_same_case_and_precision() {
         let row = |backend: &str, variant: &str, ips: f64| ModelBenchRow {
             model: "lenet5".into(),
             batch: 256,
@@ -649,9 +612,19 @@ mod tests {
             ],
             ..TorchResults::default()
         };
-        let joined = join(&[row("flex", "fp32", 1000.0)], &torch);
+        let joined = join(
+            &[
+                row("flex", "fp32", 1000.0),
+                row("cuda", "bf16", 1000.0),
+                row("cuda", "fp16", 1000.0),
+            ],
+            &torch,
+        );
         assert_eq!(joined[0].pytorch_images_per_second, Some(2000.0));
         assert_eq!(joined[0].ratio, Some(0.5));
+        assert_eq!(joined[1].pytorch_images_per_second, Some(4000.0));
+        assert_eq!(joined[1].ratio, Some(0.25));
+        assert_eq!(joined[2].ratio, None);
         let alone = join(&[row("flex", "fp32", 1000.0)], &TorchResults::default());
         assert_eq!(alone[0].ratio, None);
     }

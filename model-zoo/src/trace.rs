@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use burn::module::ParamId;
 use burn::nn::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, Dropout, Linear, LocalResponseNorm, conv::Conv2d};
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
+
+use crate::blocks::precision::in_f32;
 
 /// One layer's contribution to a forward pass, per sample (the batch axis is dropped).
 #[derive(Debug, Clone)]
@@ -79,12 +81,10 @@ pub trait Layer<Input> {
 
 impl Layer<Tensor<4>> for Conv2d {
     type Output = Tensor<4>;
-    /// Computed as [`crate::blocks::lowering::conv_lowering`] says (with the `kernels` feature).
+    /// In the input's float type, computed as [`crate::blocks::lowering::conv_lowering`] says
+    /// (with the `kernels` feature).
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
-        #[cfg(feature = "kernels")]
-        let output = crate::blocks::lowering::conv2d(self, input);
-        #[cfg(not(feature = "kernels"))]
-        let output = self.forward(input);
+        let output = crate::blocks::conv::conv2d(self, input);
         record(|| {
             let [_, channels_out, height, width] = output.dims();
             let [_, channels_in_per_group, kernel_h, kernel_w] = self.weight.dims();
@@ -110,7 +110,10 @@ impl Layer<Tensor<2>> for Linear {
         #[cfg(feature = "kernels")]
         let output = crate::blocks::linear::linear(self, input);
         #[cfg(not(feature = "kernels"))]
-        let output = self.forward(input);
+        let output = {
+            let (weight, bias) = crate::blocks::precision::linear_params(self, input.dtype());
+            burn::tensor::module::linear(input, weight, bias)
+        };
         record_linear(self, &output);
         output
     }
@@ -162,10 +165,13 @@ impl<const D: usize> Layer<Tensor<D>> for BatchNorm {
     type Output = Tensor<D>;
     /// Trained on flex by [`crate::blocks::batch_norm::batch_norm`] (with the `kernels` feature).
     fn run(&self, input: Tensor<D>) -> Tensor<D> {
-        #[cfg(feature = "kernels")]
-        let output = crate::blocks::batch_norm::batch_norm(self, input);
-        #[cfg(not(feature = "kernels"))]
-        let output = self.forward(input);
+        let output = in_f32(input, |input| {
+            #[cfg(feature = "kernels")]
+            let output = crate::blocks::batch_norm::batch_norm(self, input);
+            #[cfg(not(feature = "kernels"))]
+            let output = self.forward(input);
+            output
+        });
         record_batch_norm(self, &output);
         output
     }
@@ -174,10 +180,13 @@ impl<const D: usize> Layer<Tensor<D>> for BatchNorm {
 /// `relu(norm.run(input))`: conv → BN → ReLU's last two steps, trained on flex as one by
 /// [`crate::blocks::batch_norm::batch_norm_relu`] (with the `kernels` feature).
 pub(crate) fn batch_norm_relu<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "kernels")]
-    let output = crate::blocks::batch_norm::batch_norm_relu(norm, input);
-    #[cfg(not(feature = "kernels"))]
-    let output = burn::tensor::activation::relu(norm.forward(input));
+    let output = in_f32(input, |input| {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::batch_norm::batch_norm_relu(norm, input);
+        #[cfg(not(feature = "kernels"))]
+        let output = burn::tensor::activation::relu(norm.forward(input));
+        output
+    });
     record_batch_norm(norm, &output);
     output
 }
@@ -193,11 +202,14 @@ pub(crate) fn batch_norm_add_relu(
     shortcut: impl FnOnce() -> Tensor<4>,
 ) -> Tensor<4> {
     record_batch_norm(norm, &input);
-    let shortcut = shortcut();
-    #[cfg(feature = "kernels")]
-    let output = crate::blocks::batch_norm::batch_norm_add_relu(norm, input, shortcut);
-    #[cfg(not(feature = "kernels"))]
-    let output = burn::tensor::activation::relu(norm.forward(input) + shortcut);
+    let shortcut = shortcut().cast(DType::F32);
+    let output = in_f32(input, |input| {
+        #[cfg(feature = "kernels")]
+        let output = crate::blocks::batch_norm::batch_norm_add_relu(norm, input, shortcut);
+        #[cfg(not(feature = "kernels"))]
+        let output = burn::tensor::activation::relu(norm.forward(input) + shortcut);
+        output
+    });
     parameterless("Add", &output);
     output
 }

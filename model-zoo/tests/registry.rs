@@ -92,3 +92,60 @@ fn names_are_unique() {
     names.dedup();
     assert_eq!(names.len(), count);
 }
+
+/// Mixed precision's rule (`model_zoo::blocks::precision`): each family, given a half-precision
+/// input, computes in that type to its logits, and its parameters' gradients come back `f32`.
+#[test]
+fn every_family_computes_in_its_inputs_float_type_with_f32_gradients() {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::DType;
+
+    struct GradTypes<'a>(&'a burn::tensor::Gradients, Vec<DType>);
+    impl ModuleVisitor for GradTypes<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = param.val().grad(self.0) {
+                self.1.push(grad.dtype());
+            }
+        }
+    }
+
+    let device = Device::flex().autodiff();
+    for (name, size) in [
+        ("lenet5", 32),
+        ("alexnet-paper", 67),
+        ("vgg11_bn", 32),
+        ("resnet50", 32),
+        ("cifar-resnet20", 32),
+        ("nin-cifar", 32),
+        ("googlenet", 32),
+        ("googlenet-paper", 32),
+    ] {
+        let options = ModelOptions::new().with_input_size(Some(size));
+        let model = model_zoo::create(name, &options, &device).unwrap();
+        let channels = model_zoo::info(name).unwrap().input[0];
+        for dtype in [DType::BF16, DType::F16] {
+            let x = Tensor::<4>::random(
+                [2, channels, size, size],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .cast(dtype);
+            let output = model.forward_train(x);
+            assert_eq!(output.logits.dtype(), dtype, "{name}");
+            let mut loss = output.logits.cast(DType::F32).sum();
+            for aux in output.aux_logits {
+                assert_eq!(aux.dtype(), dtype, "{name}: auxiliary head");
+                loss = loss + aux.cast(DType::F32).sum();
+            }
+            let grads = loss.backward();
+            let mut types = GradTypes(&grads, Vec::new());
+            model.visit(&mut types);
+            assert!(!types.1.is_empty(), "{name}: no gradients");
+            assert!(
+                types.1.iter().all(|grad| *grad == DType::F32),
+                "{name} {dtype:?}: gradients {:?}",
+                types.1
+            );
+        }
+    }
+}

@@ -18,8 +18,8 @@ use burn::module::{Module, ParamGroup, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
-    AdamConfig, AdamWConfig, DynOptimizer, DynState, GradientsParams, LearningRate,
-    ModuleOptimizer, Optimizer, OptimizerRecord, StateSink, StateSource,
+    AdamConfig, AdamWConfig, DynOptimizer, DynState, LearningRate, ModuleOptimizer, Optimizer,
+    OptimizerRecord, StateSink, StateSource,
 };
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
+use crate::precision::{LossScale, Precision, gradients};
 use crate::run_folder::{self, Locked, RunLock};
 pub use crate::schedule::Schedule;
 use crate::schedule::{ScheduleConfig, ScheduleState};
@@ -148,6 +149,12 @@ pub struct TrainConfig {
     /// on them.
     #[serde(default)]
     pub cache_features: bool,
+    /// The float type of the forward and backward passes (weights and optimiser stay `f32`).
+    #[serde(default)]
+    pub precision: Precision,
+    /// fp16: the dynamic loss scale's starting value.
+    #[serde(default = "default_loss_scale")]
+    pub initial_loss_scale: f32,
     /// Output folder.
     pub out: PathBuf,
     /// How the run reports.
@@ -191,6 +198,8 @@ impl TrainConfig {
             freeze: FreezePolicy::None,
             backbone_lr_mult: 1.0,
             cache_features: false,
+            precision: Precision::Fp32,
+            initial_loss_scale: LossScale::DEFAULT_INITIAL,
             out: PathBuf::from("runs").join(model),
             progress: Progress::Bar,
         }
@@ -224,6 +233,8 @@ impl TrainConfig {
             "--cache-features caches a frozen backbone: it needs --freeze all-but-head"
         } else if self.cache_features && self.weights.is_none() {
             "--cache-features needs the pretrained --weights whose activations it caches"
+        } else if !(self.initial_loss_scale.is_finite() && self.initial_loss_scale >= 1.0) {
+            "--loss-scale must be a number ≥ 1"
         } else if self.schedule == Schedule::MultiStep && self.lr_milestones.is_empty() {
             "--schedule multistep needs --lr-milestones (iterations, e.g. 32000,48000)"
         } else {
@@ -239,6 +250,10 @@ fn no_freezing() -> FreezePolicy {
 
 fn same_rate() -> f64 {
     1.0
+}
+
+fn default_loss_scale() -> f32 {
+    LossScale::DEFAULT_INITIAL
 }
 
 /// What the caller can do to a run while it trains: stop it with a checkpoint, or continue one.
@@ -282,6 +297,8 @@ pub struct TrainReport {
     pub test: Option<EpochMetrics>,
     /// Where the run was written.
     pub out: PathBuf,
+    /// fp16: the loss scale at the end, with the steps it skipped.
+    pub loss_scale: Option<LossScale>,
 }
 
 /// Why a run stopped.
@@ -705,6 +722,9 @@ struct Checkpoint {
     metrics: Vec<EpochMetrics>,
     /// Running sums of the epoch in progress.
     tally: EpochTally,
+    /// fp16: the dynamic loss scale.
+    #[serde(default)]
+    loss_scale: Option<LossScale>,
 }
 
 const CHECKPOINT: &str = "checkpoint.json";
@@ -907,6 +927,7 @@ fn run(
                 best: None,
                 metrics: Vec::new(),
                 tally: EpochTally::default(),
+                loss_scale: config.precision.loss_scale(config.initial_loss_scale),
             },
         ),
     };
@@ -915,6 +936,7 @@ fn run(
         smoothing = smoothing.with_smoothing(Some(config.label_smoothing as f32));
     }
     let loss_fn = smoothing.init(&autodiff);
+    let precision = config.precision;
     let (frozen_model, trainable, total) = freeze(model, &config.freeze, &autodiff)?;
     model = frozen_model;
     let train = if config.cache_features {
@@ -943,12 +965,13 @@ fn run(
     if config.progress != Progress::JsonLines {
         eprintln!(
             "training {} ({} classes, {trainable} of {total} parameters trainable, freeze {}) on \
-             {} with {}; writing {}",
+             {} with {} in {}; writing {}",
             config.model,
             classes,
             config.freeze,
             config.dataset,
             config.backend,
+            config.precision,
             config.out.display()
         );
     }
@@ -973,17 +996,20 @@ fn run(
             autodiff.seed(step_seed(config.seed, state.epoch, step));
             let batch = batch?.to_device(&autodiff);
             let n = batch.labels.dims()[0];
+            let images = precision.autocast(batch.images);
             let output = if config.cache_features {
                 TrainOutput {
-                    logits: model.forward_head(batch.images),
+                    logits: model.forward_head(images),
                     aux_logits: Vec::new(),
                 }
             } else {
-                model.forward_train(batch.images)
+                model.forward_train(images)
             };
-            let mut loss = loss_fn.forward(output.logits.clone(), batch.labels.clone());
+            let logits = precision.logits(output.logits);
+            let mut loss = loss_fn.forward(logits.clone(), batch.labels.clone());
             // GoogLeNet's auxiliary classifiers count with weight 0.3 (Szegedy et al. §5).
             for aux in output.aux_logits {
+                let aux = precision.logits(aux);
                 loss = loss + loss_fn.forward(aux, batch.labels.clone()).mul_scalar(0.3);
             }
             let loss_value = loss.clone().into_scalar::<f32>();
@@ -995,9 +1021,10 @@ fn run(
                     loss: loss_value,
                 });
             }
-            let (c1, c5) = correct(&output.logits, &batch.labels, 5);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            let (c1, c5) = correct(&logits, &batch.labels, 5);
+            if let Some(grads) = gradients(loss, &model, state.loss_scale.as_mut()) {
+                model = optim.step(lr, model, grads);
+            }
             tally.seen += n;
             tally.top1 += c1;
             tally.top5 += c5;
@@ -1036,6 +1063,7 @@ fn run(
                     metrics,
                     test: None,
                     out: config.out.clone(),
+                    loss_scale: state.loss_scale,
                 });
             }
         }
@@ -1070,6 +1098,12 @@ fn run(
                 " | valid loss {:.4} acc {:.2}%",
                 row.loss,
                 100.0 * row.top1
+            ));
+        }
+        if let Some(scale) = &state.loss_scale {
+            line.push_str(&format!(
+                " | loss scale {} ({} steps skipped)",
+                scale.scale, scale.skipped
             ));
         }
         report(config, &train_row);
@@ -1150,12 +1184,14 @@ fn run(
         metrics,
         test: Some(test_row),
         out: config.out.clone(),
+        loss_scale: state.loss_scale,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use burn::module::{ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
 
     use super::*;
 

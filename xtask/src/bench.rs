@@ -59,8 +59,8 @@ pub struct ModelBenchArgs {
     /// `infer` or `train` (`bench train` always trains).
     #[arg(long, default_value = "train")]
     mode: Mode,
-    /// Float type of every tensor: fp32, fp16 (what CubeCL's tensor-core kernels take) or bf16.
-    /// Set once per process, so one run measures one precision.
+    /// Float type of the forward and backward passes: fp32, bf16 or fp16 (mixed precision, as
+    /// `train --precision`: weights and optimiser state stay f32; fp16 scales its loss).
     #[arg(long, default_value = "fp32")]
     precision: Precision,
     /// How convolutions are computed: `native` (the backend's kernels), `gemm` (lowered to one

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 use trainer::BackendKind;
+use trainer::precision::{LossScale, Precision};
 use trainer::run_folder;
 use trainer::train::{OptimizerKind, Progress, Schedule, TrainConfig, TrainControl, resume, train};
 use trainer::transfer::FreezePolicy;
@@ -145,6 +146,13 @@ pub struct TrainOptions {
     /// (runs/feature-cache/), and train the head on them.
     #[arg(long)]
     cache_features: bool,
+    /// Float type of the forward and backward passes: fp32, bf16 or fp16 (mixed precision:
+    /// weights, optimiser state, batch-norm statistics and the loss stay f32).
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
+    /// fp16: starting value of the dynamic loss scale (PyTorch's GradScaler default, 2^16).
+    #[arg(long, default_value_t = LossScale::DEFAULT_INITIAL)]
+    loss_scale: f32,
     /// Only the per-epoch summary lines, no progress bar.
     #[arg(long, conflicts_with = "json_lines")]
     quiet: bool,
@@ -201,6 +209,8 @@ impl TrainOptions {
             freeze: args.freeze,
             backbone_lr_mult: args.backbone_lr_mult,
             cache_features: args.cache_features,
+            precision: args.precision,
+            initial_loss_scale: args.loss_scale,
             out,
             progress: if args.json_lines {
                 Progress::JsonLines

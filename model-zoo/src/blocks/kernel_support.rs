@@ -25,6 +25,15 @@ pub(crate) fn on_flex(device: &Device) -> bool {
     )
 }
 
+/// Whether `device` (or the device it differentiates on) is a GPU backend (CubeCL's runtimes:
+/// wgpu, Vulkan, CUDA).
+pub(crate) fn on_gpu(device: &Device) -> bool {
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        DispatchDevice::Cube(_)
+    )
+}
+
 /// The elements of `tensor` in row-major order (a copy only when it is not contiguous).
 ///
 /// # Panics

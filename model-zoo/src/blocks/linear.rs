@@ -23,15 +23,15 @@ use gemm::Parallelism;
 
 use super::kernel_support::{Matrix, f32_tensor, f32_values, matmul, on_flex};
 
-/// `layer.forward(input)`: on flex in `f32`, `input · weight` by [`MatmulOps`], then the bias
+/// `layer.forward(input)` in the input's float type: on flex in `f32`, `input · weight` by [`MatmulOps`], then the bias
 /// added by Burn.
 pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
-    let weight = layer.weight.val();
-    if input.dims()[1] != weight.dims()[0] {
+    if input.dims()[1] != layer.weight.dims()[0] {
         // Burn's own shape check and message.
         return layer.forward(input);
     }
-    linear_with(input, weight, layer.bias.as_ref().map(|bias| bias.val()))
+    let (weight, bias) = crate::blocks::precision::linear_params(layer, input.dtype());
+    linear_with(input, weight, bias)
 }
 
 /// `input · weight + bias` for a `[features in, features out]` weight, as [`linear`] computes

@@ -1,4 +1,5 @@
-//! Building blocks shared by the model families: convolution units and (with the `kernels`
+//! Building blocks shared by the model families: convolution units, mixed precision's rule
+//! (layers compute in their input's float type) and (with the `kernels`
 //! feature) how convolutions, batch normalisation, pooling, fully connected layers and tanh are
 //! computed, the Sequential-style layer lists that AlexNet and VGG share with torchvision, VGG's
 //! enlarging average pool folded into the layer after it, residual blocks, Inception modules and
@@ -21,6 +22,7 @@ pub mod mlpconv;
 #[cfg(feature = "kernels")]
 pub mod pool;
 pub mod pooled_linear;
+pub mod precision;
 pub mod residual;
 pub mod sequential;
 #[cfg(feature = "kernels")]

@@ -13,7 +13,7 @@
 use burn::nn::Linear;
 use burn::nn::pool::AdaptiveAvgPool2d;
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use burn::tensor::{TensorCreationOptions, TensorData};
 
 use crate::trace::{self, Layer};
 
@@ -27,24 +27,20 @@ pub fn pooled_linear(pool: &AdaptiveAvgPool2d, linear: &Linear, features: Tensor
     }
     trace::pooled_linear(pool, linear, channels, || {
         let device = features.device();
+        let dtype = features.dtype();
         let pooling = Tensor::<2>::from_data(
             TensorData::new(
                 pooling_matrix([height, width], pool.output_size),
                 [inputs, pooled],
             ),
-            &device,
+            TensorCreationOptions::new(device).with_dtype(dtype),
         );
+        let (weight, bias) = crate::blocks::precision::linear_params(linear, dtype);
         let folded = pooling
             .unsqueeze::<3>()
             .expand([channels, inputs, pooled])
-            .matmul(
-                linear
-                    .weight
-                    .val()
-                    .reshape([channels, pooled, features_out]),
-            )
+            .matmul(weight.reshape([channels, pooled, features_out]))
             .reshape([channels * inputs, features_out]);
-        let bias = linear.bias.as_ref().map(|bias| bias.val());
         let input = features.flatten(1, 3);
         #[cfg(feature = "kernels")]
         let output = crate::blocks::linear::linear_with(input, folded, bias);

@@ -7,6 +7,7 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Identity};
 use burn::prelude::*;
+use burn::tensor::TensorCreationOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::conv::he_normal_conv;
@@ -128,7 +129,7 @@ pub struct ZeroPadShortcut {
 impl ZeroPadShortcut {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
-        let device = x.device();
+        let zeros = TensorCreationOptions::new(x.device()).with_dtype(x.dtype());
         let s = self.stride as isize;
         let x = x.slice(s![.., .., 0..;s, 0..;s]);
         let (height, width) = (height.div_ceil(self.stride), width.div_ceil(self.stride));
@@ -136,11 +137,11 @@ impl ZeroPadShortcut {
         let after = self.extra_channels - before;
         let mut parts = Vec::with_capacity(3);
         if before > 0 {
-            parts.push(Tensor::zeros([batch, before, height, width], &device));
+            parts.push(Tensor::zeros([batch, before, height, width], zeros.clone()));
         }
         parts.push(x);
         if after > 0 {
-            parts.push(Tensor::zeros([batch, after, height, width], &device));
+            parts.push(Tensor::zeros([batch, after, height, width], zeros));
         }
         Tensor::cat(parts, 1)
     }

@@ -133,8 +133,12 @@ const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// input normalised with ImageNet's statistics becomes (raw − 0.5) / 0.5.
 pub fn transform_input(x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    let per_channel =
-        |values: [f32; 3]| Tensor::<1>::from_floats(values, &device).reshape([1, 3, 1, 1]);
+    let dtype = x.dtype();
+    let per_channel = |values: [f32; 3]| {
+        Tensor::<1>::from_floats(values, &device)
+            .cast(dtype)
+            .reshape([1, 3, 1, 1])
+    };
     let scale = per_channel(IMAGENET_STD.map(|std| std / 0.5));
     let shift = per_channel([0, 1, 2].map(|c| (IMAGENET_MEAN[c] - 0.5) / 0.5));
     x * scale + shift

@@ -34,14 +34,13 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, FloatDType, Shape, Slice};
+use burn::tensor::{DType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
-use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, tap_window};
+use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, on_gpu, tap_window};
 
 mod cpu;
 mod dense;
@@ -82,7 +81,13 @@ impl ConvLowering {
     /// What this choice means for convolutions on `device`: [`ConvLowering::Native`] or
     /// [`ConvLowering::Gemm`].
     pub fn on(self, device: &Device) -> ConvLowering {
-        let f32_flex = device.settings().float_dtype == FloatDType::F32 && on_flex(device);
+        self.on_input(device, device.settings().float_dtype.into())
+    }
+
+    /// What this choice means for a convolution of a `dtype` input on `device` (under mixed
+    /// precision the input's type is not the device's default).
+    pub fn on_input(self, device: &Device, dtype: DType) -> ConvLowering {
+        let f32_flex = dtype == DType::F32 && on_flex(device);
         match self {
             ConvLowering::Auto if f32_flex => ConvLowering::Gemm,
             ConvLowering::Auto => ConvLowering::Native,
@@ -126,14 +131,46 @@ pub fn conv_lowering() -> ConvLowering {
         .unwrap_or_default()
 }
 
-/// Runs `conv` the way [`conv_lowering`] says; convolutions the lowering does not cover
-/// (grouped, `Same` padding) always take the backend's own kernel.
-pub(crate) fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    let lowering = conv_lowering().on(&input.device());
-    if lowering == ConvLowering::Gemm && lowered_options(conv).is_some() {
-        conv2d_as_gemm(conv, input)
+/// The convolution of `input` by `weight` (plus `bias`), computed the way [`conv_lowering`]
+/// says. Convolutions the lowering does not cover (grouped, asymmetric padding) take the
+/// backend's own kernel, where a GPU backend gets the bias as a separate addition (see
+/// [`native_conv2d`]).
+pub(crate) fn conv2d(
+    input: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let device = input.device();
+    let lowering = conv_lowering().on_input(&device, input.dtype());
+    let symmetric = options.padding.iter().all(|(begin, end)| begin == end);
+    if lowering == ConvLowering::Gemm && options.groups == 1 && symmetric {
+        gemm_conv2d(input, weight, bias, options)
     } else {
-        conv.forward(input)
+        native_conv2d(input, weight, bias, options, on_gpu(&device))
+    }
+}
+
+/// The backend's convolution; with `bias_apart`, a bias-free one followed by the bias added
+/// as its own operation, which the GPU backends' fusion merges into the next element-wise
+/// kernel. Why: cubek 0.3.1's implicit-GEMM convolution (the tensor-core kernel) charges a
+/// bias stage against shared memory after choosing its tiling and then declines, so every
+/// biased convolution (VGG, AlexNet, LeNet-5, NiN, GoogLeNet-paper) fell back to the direct
+/// kernel (`benches/RESULTS.md`, run 5). The result is the same up to rounding.
+pub(crate) fn native_conv2d(
+    input: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    bias_apart: bool,
+) -> Tensor<4> {
+    match bias {
+        Some(bias) if bias_apart => {
+            let channels = bias.dims()[0];
+            burn::tensor::module::conv2d(input, weight, None, options)
+                + bias.reshape([1, channels, 1, 1])
+        }
+        bias => burn::tensor::module::conv2d(input, weight, bias, options),
     }
 }
 
@@ -142,11 +179,7 @@ fn lowered_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
     if conv.groups != 1 {
         return None;
     }
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => return None,
-    };
+    let padding = crate::blocks::conv::explicit_padding(conv)?;
     Some(ConvOptions::new_with_padding(
         conv.stride,
         padding,
@@ -167,15 +200,30 @@ fn lowered_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
 pub fn conv2d_as_gemm(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let options = lowered_options(conv)
         .expect("conv2d_as_gemm covers ungrouped convolutions with explicit or no padding");
+    gemm_conv2d(
+        input,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|bias| bias.val()),
+        options,
+    )
+}
+
+/// [`conv2d_as_gemm`] of `input` by `weight`, then `bias` added.
+fn gemm_conv2d(
+    input: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
     let output = Tensor::<4>::from_dispatch(Dispatch::conv2d_patch_matmul(
         input.into_dispatch(),
-        conv.weight.val().into_dispatch(),
+        weight.into_dispatch(),
         options,
     ));
-    match &conv.bias {
+    match bias {
         Some(bias) => {
             let channels = bias.dims()[0];
-            output + bias.val().reshape([1, channels, 1, 1])
+            output + bias.reshape([1, channels, 1, 1])
         }
         None => output,
     }
