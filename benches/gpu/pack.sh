@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds, on the CPU machine, what benches/gpu/run.sh runs on a lent GPU machine (which builds
-# nothing): .gpu/xtask.xz, the release xtask with the default features (wgpu compiles its kernels
-# to WGSL), and .gpu/xtask-vulkan.xz, built with `--features vulkan` (CubeCL's SPIR-V path;
-# VULKAN=0 skips it). Stripped and xz-compressed, each is about 23 MB, so both fit beside the
-# Vulkan loader in the device tool's 64 MiB of carried files.
+# nothing), stripped and xz-compressed into .gpu/:
+#   xtask-cuda.xz    `--features cuda`, built offline with DOCS_RS=1 (trainer/llvm_stubs/README.md):
+#                    CUDA through NVRTC, TF32 tensor cores for f32 (about 20 MB);
+#   xtask.xz         the default features (wgpu compiling its kernels to WGSL), with WGPU=1;
+#   xtask-vulkan.xz  `--features vulkan` (CubeCL's SPIR-V path), with VULKAN=1.
+# Each is 20-25 MB, so two fit beside the Vulkan loader in the device tool's 64 MiB of carried
+# files. The builds share one target directory but differ in features, so each is a long build.
 #
-#   bash benches/gpu/pack.sh        # then carry .gpu and .gl, and run benches/gpu/run.sh there
+#   bash benches/gpu/pack.sh        # then carry .gpu (and .gl for wgpu/vulkan) and run run.sh
 set -euo pipefail
 target=${CARGO_TARGET_DIR:-target}
-rm -rf .gpu && mkdir .gpu
+mkdir -p .gpu
 
 # Builds the release xtask with the given cargo arguments and packs it as .gpu/<name>.xz.
 pack() {
@@ -19,6 +22,7 @@ pack() {
     xz -9 -T2 -f ".gpu/$name"
 }
 
-pack xtask
-[ "${VULKAN:-1}" = 1 ] && pack xtask-vulkan --features vulkan
+[ "${CUDA:-1}" = 1 ] && DOCS_RS=1 pack xtask-cuda --features cuda
+[ "${WGPU:-0}" = 1 ] && pack xtask
+[ "${VULKAN:-0}" = 1 ] && pack xtask-vulkan --features vulkan
 ls -l .gpu

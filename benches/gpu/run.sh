@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
 # The GPU half of benches/RESULTS.md in one call on a lent NVIDIA machine, which builds nothing:
-# it runs the release xtask built elsewhere (benches/gpu/pack.sh writes .gpu/xtask.xz and
-# .gpu/xtask-vulkan.xz; plain or .gz binaries work too) and the machine's own python3 with PyTorch.
+# it runs the release xtask built elsewhere (benches/gpu/pack.sh writes .gpu/xtask-cuda.xz, and
+# on request .gpu/xtask.xz and .gpu/xtask-vulkan.xz; plain or .gz binaries work too) and the
+# machine's own python3 with PyTorch.
 #
-#   1. PyTorch's matrix for the models named (train, then inference): fp32, fp32 without TF32,
-#      bf16 channels-last.
-#   2. Burn, each model and backend in its own process, work folder and autotune cache, under a
-#      timeout: first cold (empty cache), all at once, then warm (a second process that finds
-#      the cache the first one wrote), one at a time: the tuned steady state and the
-#      warm-cache warm-up. BACKENDS names the backends (default `wgpu`). `vulkan` runs a
-#      second binary, .gpu/xtask-vulkan, built with `--features vulkan`: CubeCL's SPIR-V path,
-#      which also keeps compiled kernels on disk. (That feature turns SPIR-V on for `wgpu` too,
-#      so `wgpu` stays on the default binary: WGSL.) PRECISIONS names the float types (default
-#      fp32; fp16 is what CubeCL's tensor-core kernels take), CONVS how convolutions are computed
-#      (default `native`, the backend's kernels; `gemm`: one matrix product over image patches,
-#      `bench models --conv`). CubeCL keeps its autotune results in target/environment (burn's
-#      `persistence` feature, on in the trainer).
+#   1. PyTorch's matrix for the models named (train, then inference): fp32 (its default: TF32
+#      convolutions), fp32 without TF32, bf16 autocast channels-last.
+#   2. Burn, each model, backend, precision and convolution lowering in its own process, work
+#      folder and autotune cache, under a timeout: first cold (empty cache), COLD_JOBS at a
+#      time (default 1: tuning processes sharing the GPU starve each other and time their
+#      candidates on a busy card), then warm (a second process that finds the cache the first
+#      one wrote), one at a time: the warm-cache first step and the tuned steady state.
+#      BACKENDS names the backends (default `cuda`, binary .gpu/xtask-cuda: NVRTC, TF32 tensor
+#      cores for f32); `wgpu` runs .gpu/xtask (WGSL) and `vulkan` .gpu/xtask-vulkan (SPIR-V).
+#      PRECISIONS names the precisions (default `fp32 bf16`: mixed precision, f32 weights, as
+#      `train --precision`), CONVS how convolutions are computed (default `native`, the
+#      backend's kernels; `gemm`: one matrix product over image patches, `bench models
+#      --conv`). CubeCL keeps its autotune results in target/environment (burn's `persistence`
+#      feature, on in the trainer).
 #
-# Vulkan's loader comes from .gl/*.deb (see the device tool's README). Writes under $OUT
-# (default target/gpu-bench): log.txt, torch-train.json, torch-infer.json, burn.json,
-# logs.tar.gz: CubeCL's autotune and compilation logs of each process, which
-# benches/gpu/autotune_summary.py sums into log.txt (where the warm-up goes), and caches.tar.gz:
-# every work folder's autotune results and compiled kernels. A later call on the same kind of
-# card that carries that file and names it in WARM_FROM starts every process from those caches
-# and skips the cold pass (a fresh machine otherwise spends minutes tuning again).
+# Caches: every work folder's autotune results (and compiled kernels where CubeCL keeps them)
+# go into $OUT/caches.tar.gz; the session keeps that file in the repository as
+# benches/gpu/caches/<card>-<driver>.tar.gz (lower case, spaces as dashes, e.g.
+# nvidia-h200-580.159.04.tar.gz). When a file for this card and driver is there (or WARM_FROM
+# names one), every process starts from it and the cold pass is skipped unless COLD=1: the
+# device minutes go to measuring instead of tuning again.
+#
+# CUDA needs the driver and NVRTC at run time (loaded by cudarc, found through CUDA_PATH,
+# default /usr/local/cuda, and LD_LIBRARY_PATH); wgpu and Vulkan need the loader from
+# .gl/*.deb (see the device tool's README). Writes under $OUT (default target/gpu-bench):
+# log.txt, torch-train.json, torch-infer.json, burn.json, logs.tar.gz (CubeCL's autotune and
+# compilation logs of each process, which benches/gpu/autotune_summary.py sums into log.txt:
+# where the warm-up goes) and caches.tar.gz.
 set -u
 OUT=${OUT:-target/gpu-bench}
 mkdir -p "$OUT/rows"
@@ -45,33 +53,47 @@ for f in .gpu/*.xz; do
         python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$f"
     chmod +x "${f%.xz}"
 done
-XTASK=$(realpath "${XTASK:-.gpu/xtask}")
+XTASK_CUDA=$(realpath -m "${XTASK_CUDA:-.gpu/xtask-cuda}")
+XTASK=$(realpath -m "${XTASK:-.gpu/xtask}")
 XTASK_VULKAN=$(realpath -m "${XTASK_VULKAN:-.gpu/xtask-vulkan}")
+# The binary that runs `bench` and lists the cases: the first one present.
+for LISTER in "$XTASK_CUDA" "$XTASK" "$XTASK_VULKAN"; do [ -x "$LISTER" ] && break; done
+export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
+for d in "$CUDA_PATH/lib64" "$CUDA_PATH/targets/x86_64-linux/lib"; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/log.txt"
+CARD=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 |
+    tr 'A-Z' 'a-z' | sed 's/, */-/; s/ /-/g')
+SHIPPED=benches/gpu/caches/${CARD:-unknown-card}.tar.gz
+if [ -z "${WARM_FROM:-}" ] && [ -f "$SHIPPED" ]; then
+    WARM_FROM=$SHIPPED
+fi
+log "card: ${CARD:-none found}; caches: ${WARM_FROM:-none (cold start)}; CUDA_PATH=$CUDA_PATH"
 log "autotune level: ${CUBECL_AUTOTUNE_LEVEL:-balanced (default)}"
 
 # What to run, each overridable (an empty list runs nothing of that kind): the models trained
 # (cold, then warm), the models timed for inference (warm), PyTorch's modes, and the
 # per-process limits in seconds.
-MODELS=${MODELS:-"resnet50 vgg16 lenet5 resnet18 cifar-resnet20 googlenet"}
-INFER_MODELS=${INFER_MODELS-resnet50}
-TORCH_MODES=${TORCH_MODES-"train infer"}
-BACKENDS=${BACKENDS:-wgpu}
-# Float types to time (`bench models --precision`): fp32, fp16 (tensor-core kernels), bf16.
-PRECISIONS=${PRECISIONS:-fp32}
+MODELS=${MODELS:-"resnet50 vgg16 cifar-resnet20"}
+INFER_MODELS=${INFER_MODELS-}
+TORCH_MODES=${TORCH_MODES-train}
+BACKENDS=${BACKENDS:-cuda}
+# Precisions to time (`bench models --precision`): fp32, bf16, fp16.
+PRECISIONS=${PRECISIONS:-"fp32 bf16"}
 # How convolutions are computed (`bench models --conv`): native, gemm.
 CONVS=${CONVS:-native}
 COLD_LIMIT=${COLD_LIMIT:-120}
 # Most cold processes at once. Each holds its own model, batch and memory pools on the one GPU,
 # and its autotuning times candidate kernels on it: eight at once (run 5 in benches/RESULTS.md)
 # starved each other, none finishing a step in 150 s, and timed the candidates on a shared GPU.
-COLD_JOBS=${COLD_JOBS:-2}
+COLD_JOBS=${COLD_JOBS:-1}
 WARM_LIMIT=${WARM_LIMIT:-60}
 for mode in $TORCH_MODES; do
     models=$MODELS
     [ "$mode" = infer ] && models=$INFER_MODELS
     [ -z "$models" ] && continue
-    cases=$($XTASK bench models --suite gpu --models "$(echo $models | tr ' ' ,)" --list)
+    cases=$("$LISTER" bench models --suite gpu --models "$(echo $models | tr ' ' ,)" --list)
     log "PyTorch $mode"
     python3 benches/python/torch_bench.py --cases "$cases" --mode "$mode" --device "${TORCH_DEVICE:-cuda}" \
         --warmup 3 --steps 10 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -1 >"$OUT/torch-$mode.json"
@@ -85,7 +107,9 @@ done
 WORK=/tmp/cnn-zoo-gpu-bench
 rm -rf "$WORK"
 mkdir -p "$OUT/logs" "$WORK"
-if [ -n "${WARM_FROM:-}" ]; then
+if [ "${COLD:-0}" = 1 ]; then
+    WARM_FROM=
+elif [ -n "${WARM_FROM:-}" ]; then
     tar -C "$WORK" -xzf "$WARM_FROM" && log "caches from $WARM_FROM: $(ls "$WORK" | tr '\n' ' ')"
 fi
 workdir() {
@@ -116,6 +140,7 @@ burn_case() {
     local pass=$1 mode=$2 model=$3 backend=$4 precision=$5 conv=$6 limit=$7 left binary=$XTASK dir
     local name=$pass-$mode-$model-$backend-$precision-$conv
     [ "$backend" = vulkan ] && binary=$XTASK_VULKAN
+    [ "$backend" = cuda ] && binary=$XTASK_CUDA
     left=$((DEADLINE - SECONDS))
     if [ "$left" -lt 15 ]; then
         log "no time left for $name"
@@ -133,10 +158,10 @@ burn_case() {
     log "exit $? after $name"
 }
 
-# Cold (skipped when WARM_FROM brought the caches): COLD_JOBS processes at a time, so the CPU's
-# kernel compiling overlaps between them; their first-step times are therefore taken with
-# another process running. Warm: one process at a time, each finding the cache its cold run
-# wrote: the warm-cache warm-up and the steady state, measured alone.
+# Cold (skipped when caches were brought, unless COLD=1): COLD_JOBS processes at a time, each
+# tuning from an empty cache: the cold first step. Warm: one process at a time, each finding
+# the cache its cold run wrote (or the one brought): the warm-cache first step and the steady
+# state, measured alone.
 for backend in $BACKENDS; do
     [ -n "${WARM_FROM:-}" ] && break
     for precision in $PRECISIONS; do
