@@ -36,7 +36,7 @@ pub use models::{Classifier, TrainOutput};
 pub use registry::{
     MODELS, ModelInfo, ModelOptions, Preprocessing, UnknownModel, ZooModel, create, info, names,
 };
-pub use summary::{Summary, count_parameters, summarize};
+pub use summary::{FeatureInfo, Summary, count_parameters, feature_info, summarize};
 pub use trace::Layer;
 
 /// The README's examples, compiled and run as doc tests.

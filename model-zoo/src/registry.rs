@@ -437,6 +437,10 @@ macro_rules! each_model_into {
 }
 
 impl Classifier for ZooModel {
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        each_model!(self, model => model.forward_stages(x, seen))
+    }
+
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         each_model!(self, model => model.forward_features(x))
     }

@@ -91,6 +91,40 @@ pub fn count_parameters<M: Module>(module: &M) -> usize {
     walk.trainable
 }
 
+/// One map of [`crate::Classifier::forward_intermediates`] (timm's `feature_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FeatureInfo {
+    /// Its index in the list.
+    pub index: usize,
+    /// Its channels.
+    pub channels: usize,
+    /// The input's side over its side (2 for a map half the input's size), rounded.
+    pub reduction: usize,
+}
+
+/// The channels and reductions of `model`'s intermediate maps for `input` (`[C, H, W]`), from
+/// one pass over a zero image.
+pub fn feature_info<M: Classifier>(
+    model: &M,
+    input: [usize; 3],
+    device: &Device,
+) -> Vec<FeatureInfo> {
+    let [channels, height, width] = input;
+    model
+        .forward_intermediates(Tensor::zeros([1, channels, height, width], device))
+        .iter()
+        .enumerate()
+        .map(|(index, map)| {
+            let [_, channels, map_height, _] = map.dims();
+            FeatureInfo {
+                index,
+                channels,
+                reduction: (height as f64 / map_height as f64).round() as usize,
+            }
+        })
+        .collect()
+}
+
 /// Runs `model` on one zero image of shape `input` (`[C, H, W]`) and summarises every layer.
 pub fn summarize<M: Module + Classifier>(
     model: &M,

@@ -149,3 +149,78 @@ fn every_family_computes_in_its_inputs_float_type_with_f32_gradients() {
         }
     }
 }
+
+/// Each entry's default input, or 64×64 for the ImageNet networks that take any size.
+fn small_input(info: &model_zoo::ModelInfo) -> [usize; 3] {
+    let fixed = matches!(info.name, "alexnet-course" | "alexnet-paper" | "nin");
+    match info.input {
+        [c, 224, 224] if !fixed => [c, 64, 64],
+        input => input,
+    }
+}
+
+#[test]
+fn every_entry_gives_its_stage_maps_shallow_to_deep() {
+    let device = Device::flex();
+    for info in model_zoo::MODELS {
+        let model = info.build(&ModelOptions::new(), &device);
+        let [c, h, w] = small_input(info);
+        let x = Tensor::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let maps = model.forward_intermediates(x.clone());
+        assert!(maps.len() >= 2, "{}: {} maps", info.name, maps.len());
+        let sides: Vec<usize> = maps.iter().map(|map| map.dims()[2]).collect();
+        assert!(
+            sides.windows(2).all(|pair| pair[0] > pair[1]),
+            "{}: sides {sides:?}",
+            info.name
+        );
+        let last = maps.last().unwrap().clone();
+        let difference: f32 = (last - model.forward_features(x))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert_eq!(
+            difference, 0.0,
+            "{}: the last map is forward_features'",
+            info.name
+        );
+        let info_maps = model_zoo::feature_info(&model, [c, h, w], &device);
+        let channels: Vec<usize> = maps.iter().map(|map| map.dims()[1]).collect();
+        let described: Vec<usize> = info_maps.iter().map(|map| map.channels).collect();
+        assert_eq!(channels, described, "{}", info.name);
+    }
+}
+
+#[test]
+fn stage_maps_match_timm_feature_info() {
+    let device = Device::flex();
+    // timm 1.0's `create_model(name, features_only=True).feature_info`: `.channels()` and
+    // `.reduction()` (vgg16's last map is pool5's, `features.30`).
+    for (name, channels, reductions) in [
+        (
+            "resnet50",
+            vec![64, 256, 512, 1024, 2048],
+            vec![2, 4, 8, 16, 32],
+        ),
+        (
+            "resnet18",
+            vec![64, 64, 128, 256, 512],
+            vec![2, 4, 8, 16, 32],
+        ),
+        (
+            "vgg16",
+            vec![64, 128, 256, 512, 512, 512],
+            vec![1, 2, 4, 8, 16, 32],
+        ),
+        ("cifar-resnet20", vec![16, 32, 64], vec![1, 2, 4]),
+    ] {
+        let model = model_zoo::create(name, &ModelOptions::new(), &device).unwrap();
+        let input = small_input(model_zoo::info(name).unwrap());
+        let maps = model_zoo::feature_info(&model, input, &device);
+        let got: (Vec<usize>, Vec<usize>) = (
+            maps.iter().map(|m| m.channels).collect(),
+            maps.iter().map(|m| m.reduction).collect(),
+        );
+        assert_eq!(got, (channels, reductions), "{name}");
+    }
+}

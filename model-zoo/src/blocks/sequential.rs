@@ -61,7 +61,20 @@ impl ClassifierLayer {
 
 /// Runs a list of feature layers in order.
 pub fn forward_features(layers: &[FeatureLayer], x: Tensor<4>) -> Tensor<4> {
-    layers.iter().fold(x, |x, layer| layer.forward(x))
+    forward_features_seen(layers, x, &mut |_| {})
+}
+
+/// [`forward_features`], showing `seen` every layer's output.
+pub fn forward_features_seen(
+    layers: &[FeatureLayer],
+    x: Tensor<4>,
+    seen: &mut dyn FnMut(&Tensor<4>),
+) -> Tensor<4> {
+    layers.iter().fold(x, |x, layer| {
+        let x = layer.forward(x);
+        seen(&x);
+        x
+    })
 }
 
 /// Runs a list of classifier layers in order.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocks::he_normal_conv;
 use crate::blocks::sequential::{
-    ClassifierLayer, FeatureLayer, forward_classifier, forward_features, last_linear_outputs,
+    ClassifierLayer, FeatureLayer, forward_classifier, forward_features_seen, last_linear_outputs,
     replace_last_linear,
 };
 use crate::models::Classifier;
@@ -164,8 +164,8 @@ pub struct AlexNet {
 }
 
 impl Classifier for AlexNet {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        forward_features(&self.features, x)
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        forward_features_seen(&self.features, x, seen)
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

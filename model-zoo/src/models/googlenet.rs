@@ -206,7 +206,18 @@ fn optional(layer: &Option<LocalResponseNorm>, x: Tensor<4>) -> Tensor<4> {
 
 impl GoogLeNet {
     /// The trunk up to inception 5b; with `with_aux`, also the auxiliary logits.
-    fn trunk(&self, x: Tensor<4>, with_aux: bool) -> (Tensor<4>, Vec<Tensor<2>>) {
+    /// The layers before the head, with the auxiliary heads' logits when `with_aux`, showing
+    /// `seen` the map after each stage.
+    fn trunk(
+        &self,
+        x: Tensor<4>,
+        with_aux: bool,
+        seen: &mut dyn FnMut(&Tensor<4>),
+    ) -> (Tensor<4>, Vec<Tensor<2>>) {
+        let mut step = |x: Tensor<4>| {
+            seen(&x);
+            x
+        };
         let mut aux_logits = Vec::new();
         let mut aux = |head: &Option<InceptionAux>, x: &Tensor<4>| {
             if let (true, Some(head)) = (with_aux, head) {
@@ -218,26 +229,27 @@ impl GoogLeNet {
         } else {
             x
         };
-        let x = self.conv1.forward(x);
-        let x = optional(&self.lrn1, self.maxpool1.run(x));
-        let x = self.conv3.forward(self.conv2.forward(x));
-        let x = self.maxpool2.run(optional(&self.lrn2, x));
-        let x = self.inception3b.forward(self.inception3a.forward(x));
-        let x = self.inception4a.forward(self.maxpool3.run(x));
+        let x = step(self.conv1.forward(x));
+        let x = step(optional(&self.lrn1, self.maxpool1.run(x)));
+        let x = step(self.conv3.forward(self.conv2.forward(x)));
+        let x = step(self.maxpool2.run(optional(&self.lrn2, x)));
+        let x = step(self.inception3b.forward(self.inception3a.forward(x)));
+        let x = step(self.inception4a.forward(self.maxpool3.run(x)));
         aux(&self.aux1, &x);
         let x = self
             .inception4d
             .forward(self.inception4c.forward(self.inception4b.forward(x)));
         aux(&self.aux2, &x);
-        let x = self.maxpool4.run(self.inception4e.forward(x));
+        let x = step(self.inception4e.forward(x));
+        let x = self.maxpool4.run(x);
         let x = self.inception5b.forward(self.inception5a.forward(x));
         (x, aux_logits)
     }
 }
 
 impl Classifier for GoogLeNet {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        self.trunk(x, false).0
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        self.trunk(x, false, seen).0
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
@@ -246,7 +258,7 @@ impl Classifier for GoogLeNet {
     }
 
     fn forward_train(&self, x: Tensor<4>) -> TrainOutput {
-        let (features, aux_logits) = self.trunk(x, true);
+        let (features, aux_logits) = self.trunk(x, true, &mut |_| {});
         TrainOutput {
             logits: self.forward_head(features),
             aux_logits,

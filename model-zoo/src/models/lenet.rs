@@ -110,9 +110,14 @@ impl LeNet5 {
 }
 
 impl Classifier for LeNet5 {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.pool.forward(self.activation(self.conv1.run(x)));
-        self.pool.forward(self.activation(self.conv2.run(x)))
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        let x = self.activation(self.conv1.run(x));
+        seen(&x);
+        let x = self.pool.forward(x);
+        seen(&x);
+        let x = self.activation(self.conv2.run(x));
+        seen(&x);
+        self.pool.forward(x)
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

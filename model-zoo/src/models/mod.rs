@@ -14,8 +14,26 @@ use burn::prelude::*;
 /// The face every zoo model shares (timm's `forward_features` / `forward_head` split), so that
 /// code that trains or evaluates never matches on model names.
 pub trait Classifier: Sized {
+    /// Everything before the head, showing `seen` the feature map after each stage (a layer or
+    /// block) as it goes: the one forward path behind [`Classifier::forward_features`] and
+    /// [`Classifier::forward_intermediates`].
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4>;
+
     /// Everything before the head: the last feature maps.
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4>;
+    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_stages(x, &mut |_| {})
+    }
+
+    /// The feature maps a detection or segmentation head takes from a backbone (timm's
+    /// `features_only` and `forward_intermediates`): the last map at each spatial size, shallow
+    /// to deep, the last being [`Classifier::forward_features`]'s. [`crate::feature_info`] gives
+    /// their channels and reductions; pick stages by index.
+    fn forward_intermediates(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut maps: Vec<Tensor<4>> = Vec::new();
+        let last = self.forward_stages(x, &mut |map| keep_last_per_size(&mut maps, map));
+        keep_last_per_size(&mut maps, &last);
+        maps
+    }
 
     /// The head alone: pooling and the classifier, from [`Classifier::forward_features`]'s
     /// output to logits.
@@ -41,6 +59,14 @@ pub trait Classifier: Sized {
     /// The same network with a fresh head for `num_classes` classes (the chapter's "replace the
     /// softmax layer" for transfer learning); every other weight is kept.
     fn with_num_classes(self, num_classes: usize, device: &Device) -> Self;
+}
+
+/// Appends `map` to `maps`, or replaces the last one when it has the same spatial size.
+fn keep_last_per_size(maps: &mut Vec<Tensor<4>>, map: &Tensor<4>) {
+    match maps.last_mut() {
+        Some(last) if last.dims()[2..] == map.dims()[2..] => *last = map.clone(),
+        _ => maps.push(map.clone()),
+    }
 }
 
 /// What [`Classifier::forward_train`] returns.

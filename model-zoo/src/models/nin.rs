@@ -92,10 +92,18 @@ pub struct Nin {
 }
 
 impl Classifier for Nin {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.pool1.run(self.block1.forward(x));
-        let x = self.pool2.run(self.block2.forward(x));
-        let x = self.pool3.run(self.block3.forward(x));
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        let mut x = x;
+        for (block, pool) in [
+            (&self.block1, &self.pool1),
+            (&self.block2, &self.pool2),
+            (&self.block3, &self.pool3),
+        ] {
+            x = block.forward(x);
+            seen(&x);
+            x = pool.run(x);
+            seen(&x);
+        }
         self.block4.forward_hidden(self.dropout.run(x))
     }
 
@@ -174,10 +182,16 @@ pub struct NinCifar {
 }
 
 impl Classifier for NinCifar {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.dropout1.run(self.pool1.run(self.block1.forward(x)));
-        let x = self.dropout2.run(self.pool2.run(self.block2.forward(x)));
-        self.block3.forward_hidden(x)
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        let x = self.block1.forward(x);
+        seen(&x);
+        let x = self.pool1.run(x);
+        seen(&x);
+        let x = self.block2.forward(self.dropout1.run(x));
+        seen(&x);
+        let x = self.pool2.run(x);
+        seen(&x);
+        self.block3.forward_hidden(self.dropout2.run(x))
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

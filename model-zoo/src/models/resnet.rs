@@ -127,13 +127,19 @@ pub struct ResNet {
 }
 
 impl Classifier for ResNet {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
         let x = trace::batch_norm_relu(&self.bn1, self.conv1.run(x));
+        seen(&x);
         let x = self.maxpool.run(x);
+        seen(&x);
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
             .flatten()
-            .fold(x, |x, block| block.forward(x))
+            .fold(x, |x, block| {
+                let x = block.forward(x);
+                seen(&x);
+                x
+            })
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

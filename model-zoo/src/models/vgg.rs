@@ -14,7 +14,7 @@ use burn::prelude::*;
 use crate::blocks::he_normal_conv;
 use crate::blocks::pooled_linear::pooled_linear;
 use crate::blocks::sequential::{
-    ClassifierLayer, FeatureLayer, forward_classifier, forward_features, last_linear_outputs,
+    ClassifierLayer, FeatureLayer, forward_classifier, forward_features_seen, last_linear_outputs,
     replace_last_linear,
 };
 use crate::models::Classifier;
@@ -139,8 +139,8 @@ pub struct Vgg {
 }
 
 impl Classifier for Vgg {
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        forward_features(&self.features, x)
+    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
+        forward_features_seen(&self.features, x, seen)
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
