@@ -18,7 +18,9 @@ pub struct RemoteFile {
     pub url: &'static str,
     /// Its name on disk.
     pub file_name: &'static str,
-    /// Its SHA-256, hex (the published values, as torchvision's prototype datasets pin them).
+    /// Its SHA-256, hex (the published values, as torchvision's prototype datasets pin them),
+    /// or the start of it that a publisher puts in file names (at least 8 digits, checked as
+    /// `torch.hub`'s `check_hash` does).
     pub sha256: &'static str,
 }
 
@@ -94,10 +96,30 @@ fn offline_hint(dataset: &str) -> &'static str {
     }
 }
 
+/// Whether a file's SHA-256 `digest` is the one `remote` publishes (all of it, or its prefix).
+pub fn digest_matches(remote: &RemoteFile, digest: &str) -> bool {
+    remote.sha256.len() >= 8 && digest.starts_with(&remote.sha256.to_ascii_lowercase())
+}
+
+/// How long a download may wait for the server's next bytes before it stops (keeping what it
+/// has for the next attempt to resume).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Downloads `remote` into `dir`, resuming `<file>.part` when present; returns the final path.
+/// `hint` ends the error of a failed connection (what to do offline).
 pub fn download(remote: &RemoteFile, dir: &Path, hint: &str) -> Result<PathBuf, DataError> {
+    download_within(remote, dir, hint, STALL_TIMEOUT)
+}
+
+/// [`download`], stopping when the server sends nothing for `stall`.
+pub fn download_within(
+    remote: &RemoteFile,
+    dir: &Path,
+    hint: &str,
+    stall: Duration,
+) -> Result<PathBuf, DataError> {
     let target = dir.join(remote.file_name);
-    if target.is_file() && sha256_file(&target)? == remote.sha256 {
+    if target.is_file() && digest_matches(remote, &sha256_file(&target)?) {
         return Ok(target);
     }
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "cannot create folder", e))?;
@@ -105,19 +127,34 @@ pub fn download(remote: &RemoteFile, dir: &Path, hint: &str) -> Result<PathBuf, 
     let resume_from = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(stall))
+        .timeout_per_read(Some(stall))
         .build()
         .into();
     let mut request = agent.get(remote.url);
     if resume_from > 0 {
         request = request.header("Range", &format!("bytes={resume_from}-"));
     }
-    let mut response = request.call().map_err(|e| {
-        DataError::new(
-            &target,
-            format!("cannot download {}: {e}. Offline? {hint}", remote.url),
-        )
-    })?;
+    let mut response = match request.call() {
+        Ok(response) => response,
+        // The part already holds the whole file (or more): start again from nothing.
+        Err(ureq::Error::StatusCode(416)) if resume_from > 0 => {
+            fs::remove_file(&partial).map_err(|e| DataError::io(&partial, "cannot remove", e))?;
+            return download_within(remote, dir, hint, stall);
+        }
+        Err(ureq::Error::StatusCode(code)) => {
+            return Err(DataError::new(
+                &target,
+                format!("the server answered HTTP {code} for {}", remote.url),
+            ));
+        }
+        Err(e) => {
+            return Err(DataError::new(
+                &target,
+                format!("cannot download {}: {e}. Offline? {hint}", remote.url),
+            ));
+        }
+    };
     let append = resume_from > 0 && response.status().as_u16() == 206;
     let mut file = OpenOptions::new()
         .create(true)
@@ -147,7 +184,7 @@ pub fn download(remote: &RemoteFile, dir: &Path, hint: &str) -> Result<PathBuf, 
     file.sync_all()
         .map_err(|e| DataError::io(&partial, "cannot write", e))?;
     let digest = sha256_file(&partial)?;
-    if digest != remote.sha256 {
+    if !digest_matches(remote, &digest) {
         fs::remove_file(&partial).map_err(|e| DataError::io(&partial, "cannot remove", e))?;
         return Err(DataError::new(
             &partial,
