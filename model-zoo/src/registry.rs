@@ -115,7 +115,7 @@ pub struct Preprocessing {
 }
 
 /// torchvision's ImageNet weights: resize 256, centre crop 224, ImageNet's mean and std, RGB.
-const IMAGENET_PREPROCESSING: Preprocessing = Preprocessing {
+pub(crate) const IMAGENET_PREPROCESSING: Preprocessing = Preprocessing {
     resize: Some(256),
     mean: &[0.485, 0.456, 0.406],
     std: &[0.229, 0.224, 0.225],

@@ -224,8 +224,25 @@ pub fn predict_with_weights(
     backend: crate::BackendKind,
 ) -> Result<Vec<Prediction>, TrainError> {
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
+    let (weights, published) = crate::hub::resolve(weights)?;
+    let weights = weights.as_path();
+    let mut options = options.clone();
+    let mut preprocessing = info.preprocessing;
+    let mut classes = classes;
+    if let Some(published) = published {
+        if published.model != model {
+            return Err(TrainError::Config(format!(
+                "{} holds {}'s weights, not {model}'s",
+                published.name(),
+                published.model
+            )));
+        }
+        options = options.with_transform_input(published.transform_input);
+        preprocessing = published.preprocessing();
+        classes = classes.or_else(|| Some(published.classes.names()));
+    }
     let device = backend.open()?;
-    let fresh = info.build(options, &device);
+    let fresh = info.build(&options, &device);
     let is_burnpack = weights.extension().is_some_and(|e| e == "bpk");
     let zoo = if is_burnpack {
         fresh.try_load_file(weights).map_err(|e| {
@@ -243,7 +260,7 @@ pub fn predict_with_weights(
     classify(
         &zoo,
         &device,
-        &preprocess(&info.preprocessing, size),
+        &preprocess(&preprocessing, size),
         channels,
         &classes,
         images,

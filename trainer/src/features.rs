@@ -75,7 +75,8 @@ fn cache_key(config: &TrainConfig, preprocessing: &str) -> Result<String, TrainE
     let weights = config.weights.as_ref().ok_or_else(|| {
         TrainError::Config("--cache-features needs pretrained --weights to cache".into())
     })?;
-    let bytes = std::fs::read(weights)
+    let (weights, _) = crate::hub::resolve(weights)?;
+    let bytes = std::fs::read(&weights)
         .map_err(|e| TrainError::Config(format!("{}: {e}", weights.display())))?;
     let mut hash = fnv1a(&bytes, 0xcbf2_9ce4_8422_2325);
     let inputs = serde_json::json!({

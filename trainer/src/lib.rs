@@ -10,6 +10,7 @@ pub mod ensemble;
 pub mod eval;
 pub mod experiment;
 pub mod features;
+pub mod hub;
 pub mod parity;
 pub mod plot;
 pub mod precision;

@@ -229,9 +229,10 @@ fn trainable_parameters(model: &ZooModel) -> usize {
     count.0
 }
 
-/// `info`'s model with the weights of `path` (torchvision `.pth`/`.safetensors`, or the zoo's
-/// `.bpk`, whose head may have any number of classes) under its original head, then a new head
-/// for `num_classes` when that differs.
+/// `info`'s model with the weights of `path` (torchvision `.pth`/`.safetensors`, the zoo's
+/// `.bpk`, whose head may have any number of classes, or published weights by name,
+/// `tv:resnet50`, fetched into the cache by [`crate::hub`]) under its original head, then a new
+/// head for `num_classes` when that differs.
 pub fn pretrained(
     info: &ModelInfo,
     options: &ModelOptions,
@@ -239,7 +240,21 @@ pub fn pretrained(
     num_classes: usize,
     device: &Device,
 ) -> Result<ZooModel, TrainError> {
-    let base = info.build(&options.clone().with_num_classes(None), device);
+    let (path, published) = crate::hub::resolve(path)?;
+    let path = path.as_path();
+    let mut options = options.clone().with_num_classes(None);
+    if let Some(weights) = published {
+        if weights.model != info.name {
+            return Err(TrainError::Config(format!(
+                "{} holds {}'s weights, not {}'s",
+                weights.name(),
+                weights.model,
+                info.name
+            )));
+        }
+        options = options.with_transform_input(weights.transform_input);
+    }
+    let base = info.build(&options, device);
     let model = if path.extension().is_some_and(|e| e == "bpk") {
         // A zoo run's weights keep the head of the task they were trained on.
         let base = match classes_in_burnpack(&base, path, device)? {

@@ -8,6 +8,7 @@ mod parity;
 mod predict;
 mod summary;
 mod train;
+mod weights;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Benchmarks beside PyTorch.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Published pretrained weights by name (`tv:resnet50`): list, download, verify.
+    #[command(subcommand)]
+    Weights(weights::WeightsCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Experiment(command) => experiment::run(command),
         Command::Parity(args) => parity::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Weights(command) => weights::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

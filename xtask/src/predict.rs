@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use trainer::BackendKind;
 use trainer::eval::{predict_images, predict_with_weights};
+use trainer::model_zoo::pretrained;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -16,10 +17,13 @@ pub struct PredictArgs {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// A registry model to run with --weights (torchvision .pth/.pt, .safetensors or .bpk)
-    /// instead of a training run; images get torchvision's ImageNet preprocessing.
+    /// instead of a training run; images get torchvision's ImageNet preprocessing. Published
+    /// weights (`--weights tv:resnet50`) name their model themselves.
     #[arg(long, requires = "weights")]
     model: Option<String>,
-    /// Weights to use (default: the run's best.bpk).
+    /// Weights to use (default: the run's best.bpk), or published weights by name
+    /// (`tv:resnet50`, `cargo xtask weights list`), downloaded once into the cache; those
+    /// bring their preprocessing and ImageNet's class names.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// With --model: a text file naming the classes, one per line (default: their indices).
@@ -38,7 +42,18 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<(), Box<dyn Error>> {
-    let predictions = match (&args.model, &args.weights) {
+    let published = args
+        .weights
+        .as_ref()
+        .map(|w| w.to_string_lossy().into_owned())
+        .filter(|w| pretrained::is_published_name(w))
+        .map(|w| pretrained::find(&w))
+        .transpose()?;
+    let model = args
+        .model
+        .clone()
+        .or_else(|| published.map(|w| w.model.to_string()));
+    let predictions = match (&model, &args.weights) {
         (Some(model), Some(weights)) => {
             let classes = match &args.classes {
                 Some(path) => Some(

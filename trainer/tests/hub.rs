@@ -1,0 +1,154 @@
+//! Published weights fetched into a cache from a real HTTP server on the loopback address:
+//! downloaded once and checked against the hash their name carries, never used when another
+//! file arrives, verified in place, and offline a clear error saying where to put a copy.
+
+// Shared with data's download tests, which use every answer; these use some.
+#[allow(dead_code)]
+#[path = "../../data/tests/support/http.rs"]
+mod http;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{Answer, blob, serve};
+use model_zoo::pretrained::{ClassNames, PublishedWeights};
+use sha2::{Digest, Sha256};
+use trainer::hub::{Cached, fetch_into, resolve, verify_in};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hub-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Weights published at `url` whose SHA-256 starts with `prefix`, as torchvision names them.
+fn published(url: &'static str, prefix: &'static str) -> PublishedWeights {
+    PublishedWeights {
+        model: "resnet18",
+        tag: "test",
+        default: false,
+        url,
+        sha256_prefix: prefix,
+        top1: 0.0,
+        top5: 0.0,
+        resize: 256,
+        transform_input: false,
+        classes: ClassNames::Imagenet1k,
+    }
+}
+
+fn prefix_of(bytes: &[u8]) -> &'static str {
+    let hex: String = Sha256::digest(bytes)[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Box::leak(hex.into_boxed_str())
+}
+
+const STALL: Duration = Duration::from_millis(500);
+
+#[test]
+fn weights_are_fetched_once_verified_and_refetched_when_spoilt() {
+    let bytes = blob(100_000, 7);
+    let prefix = prefix_of(&bytes);
+    let name: &'static str = Box::leak(format!("resnet18-{prefix}.pth").into_boxed_str());
+    let server = serve(vec![(name, Answer::File(bytes.clone()))]);
+    let weights = published(server.url(name), prefix);
+    let cache = scratch("fetch");
+
+    assert_eq!(verify_in(&weights, &cache).unwrap(), Cached::Missing);
+    let path = fetch_into(&weights, &cache, STALL).unwrap();
+    assert_eq!(path, cache.join(name));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(
+        verify_in(&weights, &cache).unwrap(),
+        Cached::Verified(path.clone())
+    );
+    fetch_into(&weights, &cache, STALL).unwrap();
+    assert_eq!(
+        server.ranges.lock().unwrap().len(),
+        1,
+        "the cached file is used"
+    );
+
+    // A file spoilt in the cache is reported, and fetching replaces it.
+    std::fs::write(&path, b"something else").unwrap();
+    match verify_in(&weights, &cache).unwrap() {
+        Cached::Mismatch {
+            path: spoilt,
+            sha256,
+        } => {
+            assert_eq!(spoilt, path);
+            assert!(!sha256.starts_with(prefix));
+        }
+        other => panic!("{other:?}"),
+    }
+    fetch_into(&weights, &cache, STALL).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn another_file_is_never_cached() {
+    let server = serve(vec![(
+        "resnet18-0123abcd.pth",
+        Answer::File(blob(10_000, 8)),
+    )]);
+    let weights = published(server.url("resnet18-0123abcd.pth"), "0123abcd");
+    let cache = scratch("mismatch");
+    let error = fetch_into(&weights, &cache, STALL).unwrap_err().to_string();
+    assert!(
+        error.contains("does not match the published 0123abcd"),
+        "{error}"
+    );
+    assert_eq!(verify_in(&weights, &cache).unwrap(), Cached::Missing);
+}
+
+#[test]
+fn offline_the_error_names_the_url_the_hash_and_where_a_copy_goes() {
+    // Nothing listens on port 9 of the loopback address: the connection is refused at once.
+    let weights = published("http://127.0.0.1:9/resnet18-f37072fd.pth", "f37072fd");
+    let cache = scratch("offline");
+    let started = std::time::Instant::now();
+    let error = fetch_into(&weights, &cache, STALL).unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let destination = cache.join("resnet18-f37072fd.pth");
+    for part in [
+        "http://127.0.0.1:9/resnet18-f37072fd.pth",
+        "starts with f37072fd",
+        &destination.display().to_string(),
+        "CNN_ZOO_CACHE",
+    ] {
+        assert!(error.contains(part), "{part} missing from: {error}");
+    }
+}
+
+#[test]
+fn names_resolve_to_published_weights_and_paths_stay_paths() {
+    let (path, published) = resolve(Path::new("runs/lenet5/best.bpk")).unwrap();
+    assert_eq!(
+        (path, published),
+        (PathBuf::from("runs/lenet5/best.bpk"), None)
+    );
+    let error = resolve(Path::new("tv:resnet51")).unwrap_err().to_string();
+    assert!(error.contains("tv:resnet18.imagenet1k_v1"), "{error}");
+}
+
+#[test]
+fn a_cut_download_resumes_into_the_cache() {
+    let bytes = blob(60_000, 9);
+    let prefix = prefix_of(&bytes);
+    let name: &'static str = Box::leak(format!("resnet18-{prefix}.pth").into_boxed_str());
+    // The same file from a host that cuts the connection, then from one that does not.
+    let cutting = serve(vec![(name, Answer::CutAfter(bytes.clone(), 25_000))]);
+    let server = serve(vec![(name, Answer::File(bytes.clone()))]);
+    let cache = scratch("resume");
+    let cut = published(cutting.url(name), prefix);
+    let error = fetch_into(&cut, &cache, STALL).unwrap_err().to_string();
+    assert!(error.contains("run again to resume"), "{error}");
+    assert_eq!(verify_in(&cut, &cache).unwrap(), Cached::Missing);
+    let weights = published(server.url(name), prefix);
+    let path = fetch_into(&weights, &cache, STALL).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), bytes);
+    let requests = server.ranges.lock().unwrap();
+    assert_eq!(requests.last().unwrap().1.as_deref(), Some("bytes=25000-"));
+}
