@@ -839,6 +839,8 @@ fn create_out(out: &Path) -> Result<(), TrainError> {
 /// a run unless `control.overwrite` says to replace it.
 pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport, TrainError> {
     config.check()?;
+    // A backend that cannot start on this machine is said before a run folder is made.
+    config.backend.open()?;
     create_out(&config.out)?;
     let _lock = lock(&config.out)?;
     if run_folder::holds_run(&config.out) {
