@@ -310,3 +310,37 @@ fn downloads_fail_fast_and_keep_nothing_half_written() {
     };
     assert_eq!(download(&present, &dir, "").unwrap(), dir.join("labels.gz"));
 }
+
+#[test]
+fn a_folder_reports_its_largest_image_side_from_the_headers() {
+    let root = scratch("largest-side");
+    for (class, width, height) in [("a", 20, 30), ("a", 28, 28), ("b", 70, 40), ("b", 16, 16)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        image::RgbImage::new(width, height)
+            .save(dir.join(format!("{width}x{height}.png")))
+            .unwrap();
+    }
+    let folder = ImageFolder::open(&root, 3).unwrap();
+    assert_eq!(folder.largest_side(16).unwrap(), 70);
+    // Two samples spread over four files: the first of each half.
+    assert_eq!(folder.largest_side(2).unwrap(), 30);
+    assert_eq!(
+        data::Preset::for_image_side(folder.largest_side(16).unwrap()),
+        data::Preset::Imagenet
+    );
+    assert_eq!(data::Preset::for_image_side(64), data::Preset::Small);
+
+    std::fs::write(root.join("a").join("0-broken.png"), b"not a png").unwrap();
+    let folder = ImageFolder::open(&root, 3).unwrap();
+    let error = folder.largest_side(16).unwrap_err().to_string();
+    assert!(error.contains("0-broken.png"), "{error}");
+}
+
+#[test]
+fn the_default_validation_is_a_tenth_up_to_5000() {
+    assert_eq!(data::datasets::default_validation(1437), 143);
+    assert_eq!(data::datasets::default_validation(8000), 800);
+    assert_eq!(data::datasets::default_validation(50_000), 5000);
+    assert_eq!(data::datasets::default_validation(9), 0);
+}

@@ -106,7 +106,8 @@ pub struct TrainConfig {
     pub warmup_epochs: usize,
     /// Label smoothing of the cross-entropy (Szegedy et al. 2016), 0 for none.
     pub label_smoothing: f64,
-    /// Augmentation preset (default: the dataset's).
+    /// Augmentation preset (default: the dataset's; for an image folder `small` or `imagenet`
+    /// by the images' size, `data::Preset::for_image_side`).
     pub augment: Option<String>,
     /// Data-loading threads.
     pub workers: usize,
@@ -127,8 +128,9 @@ pub struct TrainConfig {
     pub test_per_class: Option<usize>,
     /// Use only the first N training images.
     pub limit: Option<usize>,
-    /// Training images held back for validation.
-    pub validation: usize,
+    /// Training images held back for validation (default: 10 %, at most 5,000,
+    /// `data::datasets::default_validation`).
+    pub validation: Option<usize>,
     /// Also evaluate on the test split after every epoch (for curves like He et al.'s figure
     /// 6); the last of those rows is the run's test result.
     #[serde(default)]
@@ -192,7 +194,7 @@ impl TrainConfig {
             per_class: None,
             test_per_class: None,
             limit: None,
-            validation: 500,
+            validation: None,
             test_each_epoch: false,
             weights: None,
             freeze: FreezePolicy::None,
@@ -374,6 +376,8 @@ pub(crate) struct Setup {
     /// The augmentation preset and the input side, from which multi-crop evaluation is built.
     pub(crate) preset: Preset,
     pub(crate) size: usize,
+    /// Training images held back for validation.
+    pub(crate) validation: usize,
     /// How the model was built, for pretrained weights.
     pub(crate) options: ModelOptions,
 }
@@ -381,17 +385,28 @@ pub(crate) struct Setup {
 pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
     let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
     let source = DatasetSource::parse(&config.dataset);
-    let small_images = matches!(
-        source,
-        DatasetSource::Embedded | DatasetSource::Mnist | DatasetSource::Cifar10
-    );
-    let size = config
-        .image_size
-        .unwrap_or(if small_images { 32 } else { info.input[1] });
+    // An image folder's defaults follow its images: small ones keep their size and get padding
+    // and random crops, large ones the ImageNet recipe at the model's input size.
+    let folder_side = match (&config.augment, config.image_size) {
+        (Some(_), Some(_)) => None,
+        _ => source.folder_image_side()?,
+    };
+    let small_images = match &source {
+        DatasetSource::Embedded | DatasetSource::Mnist | DatasetSource::Cifar10 => true,
+        DatasetSource::ImageFolder(_) => {
+            folder_side.is_some_and(|side| Preset::for_image_side(side) == Preset::Small)
+        }
+    };
+    let size = config.image_size.unwrap_or(match (&source, folder_side) {
+        (DatasetSource::ImageFolder(_), Some(side)) if small_images => side,
+        _ if small_images => 32,
+        _ => info.input[1],
+    });
     let preset = match (&config.augment, &source) {
         (Some(name), _) => name.parse::<Preset>().map_err(TrainError::Config)?,
         (None, DatasetSource::Embedded | DatasetSource::Mnist) => Preset::Mnist,
         (None, DatasetSource::Cifar10) => Preset::Cifar,
+        (None, DatasetSource::ImageFolder(_)) if small_images => Preset::Small,
         (None, DatasetSource::ImageFolder(_)) => Preset::Imagenet,
     };
     let groups = config
@@ -427,11 +442,13 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         Some(limit) => Arc::new(Subset::first(full_train, limit)),
         None => full_train,
     };
-    let (train, valid) = data::datasets::split(limited, config.validation, config.seed);
+    let validation = config
+        .validation
+        .unwrap_or_else(|| data::datasets::default_validation(limited.len()));
+    let (train, valid) = data::datasets::split(limited, validation, config.seed);
     if train.is_empty() {
         return Err(TrainError::Config(format!(
-            "no training images left after holding {} back for validation",
-            config.validation
+            "no training images left after holding {validation} back for validation"
         )));
     }
     let loader = |dataset: Arc<dyn Dataset>, train: bool| {
@@ -463,6 +480,7 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         eval_transform: (preset.eval(size), source.channels()),
         preset,
         size,
+        validation,
         options,
     })
 }
@@ -895,7 +913,20 @@ fn run(
         eval_transform: (eval_transform, _),
         preset,
         size,
+        validation,
     } = setup(config, &autodiff)?;
+    // The defaults the data chose, written down so that the run's config.json reruns it.
+    let resolved = TrainConfig {
+        augment: Some(preset.name().to_string()),
+        image_size: Some(size),
+        validation: Some(validation),
+        ..config.clone()
+    };
+    let config = &resolved;
+    if resumed.is_none() {
+        let json = serde_json::to_vec_pretty(config).expect("the config serialises");
+        write_atomically(&config.out.join("config.json"), &json)?;
+    }
     let model = match (&config.weights, &resumed) {
         (Some(path), None) => {
             let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
@@ -967,11 +998,13 @@ fn run(
     if config.progress != Progress::JsonLines {
         eprintln!(
             "training {} ({} classes, {trainable} of {total} parameters trainable, freeze {}) on \
-             {} with {} in {}; writing {}",
+             {} ({size}×{size}, augment {}, {validation} images held back for validation) with \
+             {} in {}; writing {}",
             config.model,
             classes,
             config.freeze,
             config.dataset,
+            preset.name(),
             config.backend,
             config.precision,
             config.out.display()

@@ -27,7 +27,7 @@ fn small_run(seed: u64, out: PathBuf) -> TrainConfig {
     TrainConfig {
         epochs: 3,
         limit: Some(2500),
-        validation: 500,
+        validation: Some(500),
         workers: 2,
         seed,
         progress: Progress::Quiet,
@@ -205,7 +205,7 @@ fn the_ensemble_experiment_writes_its_table_and_keeps_finished_members() {
     let base = TrainConfig {
         epochs: 1,
         limit: Some(700),
-        validation: 200,
+        validation: Some(200),
         ..small_run(3, out.clone())
     };
     let experiment = EnsembleExperiment::new(base.clone(), 2, out.clone());

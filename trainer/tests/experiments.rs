@@ -50,7 +50,7 @@ fn zero_weight_residual_blocks_leave_a_trained_network_unchanged() {
     let base = TrainConfig {
         epochs: 1,
         limit: Some(300),
-        validation: 100,
+        validation: Some(100),
         batch_size: 32,
         workers: 2,
         progress: Progress::Quiet,
@@ -125,14 +125,14 @@ fn transfer_regimes_start_from_the_pretrained_net_and_freeze_what_they_say() {
         pretrain: TrainConfig {
             classes: Some("0,1,2,3,4,5,6,7".into()),
             limit: Some(600),
-            validation: 50,
+            validation: Some(50),
             out: out.join("pretrain"),
             ..recipe.clone()
         },
         task: TrainConfig {
             classes: Some("8,9,neither=*".into()),
             test_per_class: Some(30),
-            validation: 0,
+            validation: Some(0),
             ..recipe
         },
         sizes: vec![20],

@@ -20,7 +20,7 @@ fn small_run(name: &str) -> TrainConfig {
         epochs: 3,
         // 2,500 embedded digits: 2,000 to train on, 500 held back.
         limit: Some(2500),
-        validation: 500,
+        validation: Some(500),
         workers: 2,
         progress: Progress::Quiet,
         out: run_dir(name),
@@ -238,4 +238,70 @@ fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
     assert!(finished.test.is_some());
     let error = resume(&run_dir("never-started"), &TrainControl::default()).unwrap_err();
     assert!(error.to_string().contains("nothing to resume"), "{error}");
+}
+
+/// Writes the first `count` embedded digits of `split` as `side`×`side` PNGs into
+/// `root/<label>/`.
+fn digit_folder(root: &Path, split: Split, count: usize, side: u32) {
+    let digits = mnist_subset(split);
+    for index in 0..count {
+        let pixels: Vec<u8> = digits
+            .get(index)
+            .unwrap()
+            .image
+            .data
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let digit = image::GrayImage::from_raw(28, 28, pixels).unwrap();
+        let digit = image::imageops::resize(&digit, side, side, image::imageops::Triangle);
+        let class = root.join(digits.label(index).to_string());
+        std::fs::create_dir_all(&class).unwrap();
+        digit.save(class.join(format!("{index}.png"))).unwrap();
+    }
+}
+
+/// The defaults a run chose, as its config.json records them.
+fn chosen_defaults(run: &Path) -> (String, usize, usize) {
+    let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+    let config: TrainConfig = serde_json::from_str(&text).unwrap();
+    (
+        config.augment.unwrap(),
+        config.image_size.unwrap(),
+        config.validation.unwrap(),
+    )
+}
+
+#[test]
+fn an_image_folder_gets_defaults_that_fit_its_images() {
+    let _turn = one_run_at_a_time();
+    // Small images keep their size and get padding and random crops; a tenth is held back.
+    let small = run_dir("small-digit-folder");
+    digit_folder(&small.join("train"), Split::Train, 300, 28);
+    digit_folder(&small.join("test"), Split::Test, 50, 28);
+    let config = TrainConfig {
+        dataset: small.display().to_string(),
+        epochs: 1,
+        workers: 2,
+        progress: Progress::Quiet,
+        out: run_dir("small-digit-folder-run"),
+        ..TrainConfig::new("lenet5")
+    };
+    train(&config, &TrainControl::default()).unwrap();
+    assert_eq!(chosen_defaults(&config.out), ("small".to_string(), 28, 30));
+
+    // Large images get the ImageNet recipe at the model's input size.
+    let large = run_dir("large-digit-folder");
+    digit_folder(&large.join("train"), Split::Train, 40, 96);
+    digit_folder(&large.join("test"), Split::Test, 10, 96);
+    let config = TrainConfig {
+        dataset: large.display().to_string(),
+        out: run_dir("large-digit-folder-run"),
+        ..config
+    };
+    train(&config, &TrainControl::default()).unwrap();
+    assert_eq!(
+        chosen_defaults(&config.out),
+        ("imagenet".to_string(), 32, 4)
+    );
 }

@@ -204,7 +204,7 @@ fn fp16_run(name: &str) -> TrainConfig {
     TrainConfig {
         epochs: 2,
         limit: Some(1000),
-        validation: 200,
+        validation: Some(200),
         workers: 2,
         precision: Precision::Fp16,
         // Overflows in the first steps, as a run whose scale is too high meets them: 2^19

@@ -30,7 +30,7 @@ fn finetune(name: &str, policy: FreezePolicy, backbone_lr_mult: f64) -> (ZooMode
     let config = TrainConfig {
         epochs: 1,
         limit: Some(200),
-        validation: 50,
+        validation: Some(50),
         batch_size: 50,
         workers: 2,
         weights: Some(weights),
@@ -138,7 +138,7 @@ fn an_unknown_stage_is_a_clear_error() {
     let config = TrainConfig {
         epochs: 1,
         limit: Some(100),
-        validation: 20,
+        validation: Some(20),
         freeze: "until:layer9".parse().unwrap(),
         progress: Progress::Quiet,
         out,
@@ -162,7 +162,7 @@ fn head_after(name: &str, weights: &std::path::Path, cache_features: bool) -> Ve
     let config = TrainConfig {
         epochs: 2,
         limit: Some(1200),
-        validation: 200,
+        validation: Some(200),
         augment: Some("none".into()),
         workers: 2,
         weights: Some(weights.to_path_buf()),

@@ -178,7 +178,7 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                 .unwrap_or_else(|| PathBuf::from("runs/experiments/depth"));
             let mut base = args.options.config("cifar-resnet20", out.clone());
             base.batch_size = 128;
-            base.validation = 0;
+            base.validation = Some(0);
             let steps = trainer::train::steps_per_epoch(&base)?;
             let experiment = DepthExperiment::new(base, args.budget, steps, out.clone());
             match depth::run(&experiment, &control)? {
@@ -222,7 +222,7 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
                 task: TrainConfig {
                     classes: Some(task_classes),
                     test_per_class: Some(test_per_class),
-                    validation: 0,
+                    validation: Some(0),
                     ..plain
                 },
                 sizes: args.sizes,

@@ -102,7 +102,8 @@ pub struct TrainOptions {
     /// Label smoothing of the cross-entropy.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f64,
-    /// Augmentation preset: none, mnist, cifar, imagenet, alexnet (default: the dataset's).
+    /// Augmentation preset: none, mnist, cifar, small, imagenet, alexnet (default: the
+    /// dataset's; for an image folder `small` up to 64-pixel images, `imagenet` above).
     #[arg(long)]
     augment: Option<String>,
     /// Data-loading threads (default: the cores).
@@ -110,7 +111,8 @@ pub struct TrainOptions {
     workers: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Input side (default: 32 for MNIST and CIFAR, the model's own otherwise).
+    /// Input side (default: 32 for MNIST and CIFAR, the images' own for a folder of small
+    /// images, the model's otherwise).
     #[arg(long)]
     image_size: Option<usize>,
     /// The task's classes from the dataset's: `cat,dog,neither=*` keeps cat and dog and merges
@@ -126,14 +128,15 @@ pub struct TrainOptions {
     /// Use only the first N training images.
     #[arg(long)]
     limit: Option<usize>,
-    /// Training images held back for validation.
-    #[arg(long, default_value_t = 500)]
-    validation: usize,
+    /// Training images held back for validation (default: 10 %, at most 5,000).
+    #[arg(long)]
+    validation: Option<usize>,
     /// Also evaluate on the test split after every epoch.
     #[arg(long)]
     test_each_epoch: bool,
-    /// Start from these weights (torchvision .pth/.safetensors or a zoo .bpk); the head is
-    /// replaced when the dataset has another number of classes.
+    /// Start from these weights (torchvision .pth/.safetensors, a zoo .bpk, or published weights
+    /// by name: `tv:resnet50`, see `cargo xtask weights list`); the head is replaced when the
+    /// dataset has another number of classes.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// What training leaves alone: none, all-but-head, until:<module> (e.g. until:layer3).

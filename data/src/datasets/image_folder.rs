@@ -85,6 +85,20 @@ impl ImageFolder {
     pub fn path(&self, index: usize) -> &Path {
         &self.files[index].0
     }
+
+    /// The longer side of the largest of up to `samples` images spread evenly over the folder
+    /// (every class, in order), read from the files' headers without decoding them: what a
+    /// default recipe is chosen by.
+    pub fn largest_side(&self, samples: usize) -> Result<usize, DataError> {
+        let step = self.files.len().div_ceil(samples.max(1)).max(1);
+        let mut largest = 0;
+        for (path, _) in self.files.iter().step_by(step) {
+            let (width, height) = image::image_dimensions(path)
+                .map_err(|e| DataError::new(path, format!("cannot read the image's size: {e}")))?;
+            largest = largest.max(width.max(height) as usize);
+        }
+        Ok(largest)
+    }
 }
 
 /// Decodes an image file into `channels` channels (1: luma, 3: RGB).

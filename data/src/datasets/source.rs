@@ -43,6 +43,17 @@ impl DatasetSource {
         }
     }
 
+    /// For an image folder, the longer side of the largest of 16 training images spread over
+    /// it (from their headers); `None` for the named datasets, whose recipes are their own.
+    pub fn folder_image_side(&self) -> Result<Option<usize>, DataError> {
+        let Self::ImageFolder(root) = self else {
+            return Ok(None);
+        };
+        let nested = root.join("train");
+        let dir = if nested.is_dir() { &nested } else { root };
+        ImageFolder::open(dir, 3)?.largest_side(16).map(Some)
+    }
+
     /// Opens `split`; `data_dir` holds the downloaded files of `mnist` and `cifar10`.
     pub fn open(&self, split: Split, data_dir: &Path) -> Result<Arc<dyn Dataset>, DataError> {
         Ok(match self {

@@ -81,6 +81,11 @@ pub enum Preset {
     Mnist,
     /// CIFAR: random crop with 4 pixels of zero padding, mirror, normalise (He et al. §4.2).
     Cifar,
+    /// Small images of any subject (an image folder of at most
+    /// [`Preset::SMALL_IMAGE_SIDE`]-pixel images): random crop with 4 pixels of zero padding,
+    /// normalise with ImageNet's statistics. No mirror, unlike CIFAR's: digits and text are not
+    /// mirror-symmetric (`cifar` adds it).
+    Small,
     /// ImageNet: random-resized crop, mirror, normalise; evaluation resizes to 256/224 of the
     /// input and centre-crops.
     Imagenet,
@@ -91,13 +96,39 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset with its name.
-    pub const ALL: [(&'static str, Preset); 5] = [
+    pub const ALL: [(&'static str, Preset); 6] = [
         ("none", Preset::None),
         ("mnist", Preset::Mnist),
         ("cifar", Preset::Cifar),
+        ("small", Preset::Small),
         ("imagenet", Preset::Imagenet),
         ("alexnet", Preset::Alexnet),
     ];
+
+    /// The largest side of images that [`Preset::for_image_side`] treats as small: CIFAR's and
+    /// MNIST's 28–32 pixels and their like, well below what the ImageNet recipe's random-resized
+    /// crop (down to 8 % of the area, then upscaled) suits.
+    pub const SMALL_IMAGE_SIDE: usize = 64;
+
+    /// The default recipe for an image folder whose largest images have `side` pixels on their
+    /// longer side: [`Preset::Small`] up to [`Preset::SMALL_IMAGE_SIDE`], [`Preset::Imagenet`]
+    /// above.
+    pub fn for_image_side(side: usize) -> Preset {
+        if side <= Self::SMALL_IMAGE_SIDE {
+            Preset::Small
+        } else {
+            Preset::Imagenet
+        }
+    }
+
+    /// The preset's command-line name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, preset)| *preset == self)
+            .map(|(name, _)| *name)
+            .expect("every preset is in Preset::ALL")
+    }
 
     fn resize_side(size: usize) -> usize {
         size * 256 / 224
@@ -123,6 +154,13 @@ impl Preset {
                 })
                 .then(HorizontalFlip { probability: 0.5 })
                 .then(Normalize::cifar10()),
+            Preset::Small => Compose::identity()
+                .then(RandomCrop {
+                    size,
+                    padding: 4,
+                    mode: PaddingMode::Zero,
+                })
+                .then(Normalize::imagenet()),
             Preset::Imagenet => Compose::identity()
                 .then(RandomResizedCrop::new(size))
                 .then(HorizontalFlip { probability: 0.5 })
@@ -155,6 +193,9 @@ impl Preset {
             Preset::Cifar => Compose::identity()
                 .then(CenterCrop { size })
                 .then(Normalize::cifar10()),
+            Preset::Small => Compose::identity()
+                .then(CenterCrop { size })
+                .then(Normalize::imagenet()),
             Preset::Imagenet | Preset::Alexnet => Compose::identity()
                 .then(Resize {
                     size: Self::resize_side(size),
@@ -193,7 +234,7 @@ impl Preset {
                 resize: None,
                 padding: 0,
             },
-            Preset::Mnist | Preset::Cifar => MultiCropGeometry {
+            Preset::Mnist | Preset::Cifar | Preset::Small => MultiCropGeometry {
                 crop,
                 resize: None,
                 padding: 4,
@@ -217,7 +258,7 @@ impl Preset {
             Preset::None => steps,
             Preset::Mnist => steps.then(Normalize::mnist()),
             Preset::Cifar => steps.then(Normalize::cifar10()),
-            Preset::Imagenet | Preset::Alexnet => steps.then(Normalize::imagenet()),
+            Preset::Small | Preset::Imagenet | Preset::Alexnet => steps.then(Normalize::imagenet()),
         };
         steps.then(MultiCrop {
             views,

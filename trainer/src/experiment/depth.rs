@@ -81,7 +81,7 @@ impl DepthExperiment {
             warmup_epochs: 0,
             label_smoothing: 0.0,
             augment: Some("cifar".into()),
-            validation: 0,
+            validation: Some(0),
             test_each_epoch: true,
             out: self.out.join(model),
             ..self.base.clone()
@@ -231,7 +231,7 @@ mod tests {
             (config.lr, config.momentum, config.weight_decay),
             (0.1, 0.9, 1e-4)
         );
-        assert_eq!((config.batch_size, config.validation), (128, 0));
+        assert_eq!((config.batch_size, config.validation), (128, Some(0)));
         assert_eq!(config.schedule, Schedule::MultiStep);
         assert!(config.test_each_epoch);
         assert_eq!(config.out, PathBuf::from("runs/depth/plain-cifar-resnet56"));

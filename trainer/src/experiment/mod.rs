@@ -36,13 +36,24 @@ fn learning_settings(config: &TrainConfig) -> serde_json::Value {
     value
 }
 
+/// `config` with what a run chose from its data where `config` leaves it open (the recipe, the
+/// input side, the validation hold-out), taken from the run's `saved` configuration.
+fn with_chosen_defaults(config: &TrainConfig, saved: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        augment: config.augment.clone().or_else(|| saved.augment.clone()),
+        image_size: config.image_size.or(saved.image_size),
+        validation: config.validation.or(saved.validation),
+        ..config.clone()
+    }
+}
+
 /// Trains `config` into `config.out`, unless it finished there before (kept) or stopped there
 /// (resumed). A folder trained with other settings is an error, never silently reused. Returns
 /// whether the run finished (false when it was interrupted or stopped with a checkpoint).
 pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result<bool, TrainError> {
     let saved = crate::eval::load_config(&config.out).ok();
     if let Some(saved) = &saved
-        && learning_settings(saved) != learning_settings(config)
+        && learning_settings(saved) != learning_settings(&with_chosen_defaults(config, saved))
     {
         return Err(TrainError::Config(format!(
             "{} holds a run with other settings than this experiment's; remove it or choose \
