@@ -2,7 +2,7 @@
 # Builds, on the CPU machine, what benches/gpu/run.sh runs on a lent GPU machine (which builds
 # nothing), stripped and xz-compressed into .gpu/:
 #   xtask-cuda.xz    `--features cuda`, built offline with DOCS_RS=1 (trainer/llvm_stubs/README.md):
-#                    CUDA through NVRTC, TF32 tensor cores for f32 (about 20 MB);
+#                    CUDA through NVRTC, TF32 tensor cores for f32 (23.8 MB on 2026-12-06);
 #   xtask.xz         the default features (wgpu compiling its kernels to WGSL), with WGPU=1;
 #   xtask-vulkan.xz  `--features vulkan` (CubeCL's SPIR-V path), with VULKAN=1.
 # Each is 20-25 MB, so two fit beside the Vulkan loader in the device tool's 64 MiB of carried
