@@ -87,8 +87,10 @@ impl LoadedRun {
 }
 
 pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
+    crate::manifest::verify(&run.join("config.json"))?;
     let config = load_config(run)?;
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
+    crate::manifest::verify(&weights)?;
     let device = config.backend.open()?;
     let Setup {
         model,
@@ -226,20 +228,21 @@ pub fn predict_with_weights(
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
     let (weights, published) = crate::hub::resolve(weights)?;
     let weights = weights.as_path();
+    crate::manifest::verify(weights)?;
     let mut options = options.clone();
     let mut preprocessing = info.preprocessing;
     let mut classes = classes;
     if let Some(published) = published {
-        if published.model != model {
+        if published.model() != model {
             return Err(TrainError::Config(format!(
                 "{} holds {}'s weights, not {model}'s",
                 published.name(),
-                published.model
+                published.model()
             )));
         }
-        options = options.with_transform_input(published.transform_input);
-        preprocessing = published.preprocessing();
-        classes = classes.or_else(|| Some(published.classes.names()));
+        options = options.with_transform_input(published.transform_input());
+        preprocessing = published.preprocessing().unwrap_or(preprocessing);
+        classes = classes.or_else(|| Some(published.classes()));
     }
     let device = backend.open()?;
     let fresh = info.build(&options, &device);

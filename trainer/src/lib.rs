@@ -11,6 +11,7 @@ pub mod eval;
 pub mod experiment;
 pub mod features;
 pub mod hub;
+pub mod manifest;
 pub mod parity;
 pub mod plot;
 pub mod precision;

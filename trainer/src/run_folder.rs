@@ -62,6 +62,7 @@ pub(crate) fn clear(out: &Path) -> std::io::Result<()> {
                 | "best.bpk"
                 | "eval.json"
                 | "eval.png"
+                | "manifest.json"
         ) || (name.starts_with("checkpoint-") && name.ends_with(".bpk"));
         if written_by_a_run {
             std::fs::remove_file(&path)?;

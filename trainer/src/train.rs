@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{WriteError, save_module, write_atomically};
 use crate::features::cached_features;
+use crate::manifest::{self, FileDigest};
 use crate::precision::{LossScale, Precision, gradients};
 use crate::run_folder::{self, Locked, RunLock};
 pub use crate::schedule::Schedule;
@@ -743,6 +744,10 @@ struct Checkpoint {
     /// fp16: the dynamic loss scale.
     #[serde(default)]
     loss_scale: Option<LossScale>,
+    /// The digests of `model` and `optimizer`, checked before they are loaded (absent in
+    /// checkpoints written before they were recorded).
+    #[serde(default)]
+    digests: Option<[FileDigest; 2]>,
 }
 
 const CHECKPOINT: &str = "checkpoint.json";
@@ -764,14 +769,21 @@ impl Checkpoint {
             problem: format!("{e:?}"),
         })?;
         write_atomically(&optim_path, &bytes)?;
+        self.digests = Some([
+            manifest::digest(&out.join(&self.model))?,
+            manifest::digest(&optim_path)?,
+        ]);
         let previous = Self::load(out).ok();
         let json = serde_json::to_vec_pretty(&*self).expect("the checkpoint serialises");
         write_atomically(&out.join(CHECKPOINT), &json)?;
+        let mut removed = Vec::new();
         if let Some(previous) = previous.filter(|p| p.model != self.model) {
-            let _ = std::fs::remove_file(out.join(previous.model));
-            let _ = std::fs::remove_file(out.join(previous.optimizer));
+            let _ = std::fs::remove_file(out.join(&previous.model));
+            let _ = std::fs::remove_file(out.join(&previous.optimizer));
+            removed = vec![previous.model, previous.optimizer];
         }
-        Ok(())
+        let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
+        manifest::record(out, &[&self.model, &self.optimizer, CHECKPOINT], &removed)
     }
 
     fn load(out: &Path) -> Result<Self, TrainError> {
@@ -795,11 +807,15 @@ impl Checkpoint {
         build: impl FnOnce(&ZooModel) -> ModuleOptimizer,
     ) -> Result<(ZooModel, ModuleOptimizer), TrainError> {
         let model_path = out.join(&self.model);
+        let optim_path = out.join(&self.optimizer);
+        if let Some([model_digest, optim_digest]) = &self.digests {
+            manifest::verify_against(&model_path, model_digest, CHECKPOINT)?;
+            manifest::verify_against(&optim_path, optim_digest, CHECKPOINT)?;
+        }
         let model = model.try_load_file(&model_path).map_err(|e| {
             TrainError::Config(format!("{}: cannot load: {e:?}", model_path.display()))
         })?;
         let optim = build(&model);
-        let optim_path = out.join(&self.optimizer);
         let bytes = std::fs::read(&optim_path)
             .map_err(|e| TrainError::Config(format!("{}: {e}", optim_path.display())))?;
         let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
@@ -878,6 +894,7 @@ pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport
     }
     let config_json = serde_json::to_vec_pretty(config).expect("the config serialises");
     write_atomically(&config.out.join("config.json"), &config_json)?;
+    manifest::record(&config.out, &["config.json"], &[])?;
     run(config, control, None)
 }
 
@@ -889,6 +906,7 @@ pub fn resume(out: &Path, control: &TrainControl) -> Result<TrainReport, TrainEr
     Checkpoint::load(out)?;
     let _lock = lock(out)?;
     let checkpoint = Checkpoint::load(out)?;
+    manifest::verify(&out.join("config.json"))?;
     let mut config = crate::eval::load_config(out)?;
     config.out = out.to_path_buf();
     config.check()?;
@@ -926,6 +944,7 @@ fn run(
     if resumed.is_none() {
         let json = serde_json::to_vec_pretty(config).expect("the config serialises");
         write_atomically(&config.out.join("config.json"), &json)?;
+        manifest::record(&config.out, &["config.json"], &[])?;
     }
     let model = match (&config.weights, &resumed) {
         (Some(path), None) => {
@@ -961,6 +980,7 @@ fn run(
                 metrics: Vec::new(),
                 tally: EpochTally::default(),
                 loss_scale: config.precision.loss_scale(config.initial_loss_scale),
+                digests: None,
             },
         ),
     };
@@ -1152,10 +1172,12 @@ fn run(
             eprintln!("{line}");
         }
         save_module(inference.clone(), &config.out.join("last.bpk"))?;
+        manifest::record(&config.out, &["last.bpk"], &[])?;
         let score = valid_row.as_ref().map_or(train_row.top1, |row| row.top1);
         if state.best.is_none_or(|best| score > best) {
             state.best = Some(score);
             save_module(inference, &config.out.join("best.bpk"))?;
+            manifest::record(&config.out, &["best.bpk"], &[])?;
         }
         let test_row = if config.test_each_epoch {
             let row = evaluate(&model.valid(), &test, &device, epoch, lr, "test")?;
@@ -1214,6 +1236,7 @@ fn run(
         metrics.push(test_row.clone());
     }
     write_atomically(&config.out.join("metrics.csv"), csv(&metrics).as_bytes())?;
+    manifest::record(&config.out, &["metrics.csv"], &[])?;
     std::io::stderr().flush().ok();
     Ok(TrainReport {
         metrics,

@@ -242,17 +242,18 @@ pub fn pretrained(
 ) -> Result<ZooModel, TrainError> {
     let (path, published) = crate::hub::resolve(path)?;
     let path = path.as_path();
+    crate::manifest::verify(path)?;
     let mut options = options.clone().with_num_classes(None);
     if let Some(weights) = published {
-        if weights.model != info.name {
+        if weights.model() != info.name {
             return Err(TrainError::Config(format!(
                 "{} holds {}'s weights, not {}'s",
                 weights.name(),
-                weights.model,
+                weights.model(),
                 info.name
             )));
         }
-        options = options.with_transform_input(weights.transform_input);
+        options = options.with_transform_input(weights.transform_input());
     }
     let base = info.build(&options, device);
     let model = if path.extension().is_some_and(|e| e == "bpk") {

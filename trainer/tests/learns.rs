@@ -137,6 +137,9 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     config["lr"] = serde_json::json!(1e39);
     config["schedule"] = serde_json::json!("Constant");
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    // An edited config.json no longer matches the run's manifest, which would refuse it: this
+    // run goes on as one written before manifests.
+    std::fs::remove_file(good.out.join("manifest.json")).unwrap();
     let error = resume(&good.out, &TrainControl::default()).unwrap_err();
     assert!(
         matches!(error, TrainError::Diverged { epoch: 2, .. }),
@@ -304,4 +307,95 @@ fn an_image_folder_gets_defaults_that_fit_its_images() {
         chosen_defaults(&config.out),
         ("imagenet".to_string(), 32, 4)
     );
+}
+
+/// Flips one byte in the middle of `path`.
+fn flip_a_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_file_that_changed_after_the_run_wrote_it_is_named_and_not_used() {
+    let _turn = one_run_at_a_time();
+    let config = TrainConfig {
+        epochs: 2,
+        limit: Some(600),
+        validation: Some(100),
+        ..small_run("lenet5-integrity")
+    };
+    // 500 training images are 8 steps: stopped 2 steps into the second epoch.
+    let stop = TrainControl {
+        stop_after_steps: Some(10),
+        ..TrainControl::default()
+    };
+    train(&config, &stop).unwrap();
+    let listed: Vec<String> = trainer::manifest::verify_run(&config.out)
+        .unwrap()
+        .into_iter()
+        .map(|(path, outcome)| {
+            assert!(outcome.is_ok(), "{outcome:?}");
+            path.file_name().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    for name in ["config.json", "best.bpk", "last.bpk", "checkpoint.json"] {
+        assert!(
+            listed.iter().any(|listed| listed == name),
+            "{name}: {listed:?}"
+        );
+    }
+    assert!(
+        listed.iter().any(|n| n.starts_with("checkpoint-e1-s2")),
+        "{listed:?}"
+    );
+
+    // A checkpoint's weights that rotted: resume names them and stops.
+    let checkpoint = config.out.join("checkpoint-e1-s2.bpk");
+    let good = std::fs::read(&checkpoint).unwrap();
+    flip_a_byte(&checkpoint);
+    let error = resume(&config.out, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("checkpoint-e1-s2.bpk") && error.contains("does not match"),
+        "{error}"
+    );
+    std::fs::write(&checkpoint, good).unwrap();
+    resume(&config.out, &TrainControl::default()).unwrap();
+
+    // Weights cut short or changed: evaluation, prediction and --weights refuse them.
+    let best = config.out.join("best.bpk");
+    flip_a_byte(&best);
+    let error = evaluate_run(&config.out, None, EvalSplit::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("best.bpk") && error.contains("does not match"),
+        "{error}"
+    );
+    let finetune = TrainConfig {
+        weights: Some(best.clone()),
+        epochs: 1,
+        ..small_run("lenet5-integrity-finetune")
+    };
+    let error = train(&finetune, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("best.bpk"), "{error}");
+    let last = config.out.join("last.bpk");
+    let bytes = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &bytes[..bytes.len() - 100]).unwrap();
+    let error = evaluate_run(&config.out, Some(&last), EvalSplit::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("last.bpk"), "{error}");
+    let failed: Vec<_> = trainer::manifest::verify_run(&config.out)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, outcome)| outcome.is_err())
+        .map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(failed, ["best.bpk", "last.bpk"]);
 }

@@ -8,6 +8,7 @@ mod parity;
 mod predict;
 mod summary;
 mod train;
+mod verify;
 mod weights;
 
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
     /// Benchmarks beside PyTorch.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check a run's files (or single files) against the SHA-256 in its manifest.json.
+    Verify(verify::VerifyArgs),
     /// Published pretrained weights by name (`tv:resnet50`): list, download, verify.
     #[command(subcommand)]
     Weights(weights::WeightsCommand),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Experiment(command) => experiment::run(command),
         Command::Parity(args) => parity::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Verify(args) => verify::run(args),
         Command::Weights(command) => weights::run(command),
     };
     match result {
