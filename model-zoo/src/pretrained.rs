@@ -14,6 +14,8 @@ pub enum ClassNames {
     /// ImageNet-1K's 1,000 classes, in torchvision's order and words
     /// ([`imagenet_classes`]).
     Imagenet1k,
+    /// The digits 0 to 9 (MNIST).
+    Digits,
 }
 
 impl ClassNames {
@@ -21,6 +23,7 @@ impl ClassNames {
     pub fn names(self) -> Vec<String> {
         match self {
             ClassNames::Imagenet1k => imagenet_classes(),
+            ClassNames::Digits => (0..10).map(|digit| digit.to_string()).collect(),
         }
     }
 }
@@ -126,9 +129,74 @@ pub const TORCHVISION: &[PublishedWeights] = &[
     },
 ];
 
-/// Whether `spec` names published weights (`tv:…`) rather than a file.
+/// Weights this project trained with its own commands and ships inside this crate
+/// (`model-zoo/weights/`, with `manifest.json`): `zoo:<model>.<dataset>`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShippedWeights {
+    /// The registry entry it loads into.
+    pub model: &'static str,
+    /// What it was trained on.
+    pub dataset: &'static str,
+    /// The burnpack file, in `model-zoo/weights/`.
+    pub file_name: &'static str,
+    /// Its bytes.
+    pub bytes: &'static [u8],
+    /// Its SHA-256, hex (checked by a test against the bytes and `weights/manifest.json`).
+    pub sha256: &'static str,
+    /// Test top-1 (%) on the dataset's test split.
+    pub top1: f64,
+    /// The command that trained it.
+    pub command: &'static str,
+    /// What it predicts.
+    pub classes: ClassNames,
+}
+
+impl ShippedWeights {
+    /// `zoo:<model>.<dataset>`.
+    pub fn name(&self) -> String {
+        format!("zoo:{}.{}", self.model, self.dataset)
+    }
+}
+
+/// The weights this project ships.
+pub const SHIPPED: &[ShippedWeights] = &[ShippedWeights {
+    model: "lenet5",
+    dataset: "mnist",
+    file_name: "lenet5-mnist.bpk",
+    bytes: include_bytes!("../weights/lenet5-mnist.bpk"),
+    sha256: "776ac9714a04c1b89de363fe037adae99a5474da2efd766ec6c804d987c52fef",
+    // Measured on MNIST's 10,000 test digits when it was trained (`weights/manifest.json`).
+    top1: 99.19,
+    command: "cargo xtask train lenet5 --dataset mnist --data-dir ../shared/datasets/mnist \
+              --epochs 12 --validation 500 --out runs/lenet5-mnist-v500",
+    classes: ClassNames::Digits,
+}];
+
+/// The shipped weights of `model`, if the project ships some: what `predict --model` uses when
+/// given no weights.
+pub fn shipped_for(model: &str) -> Option<&'static ShippedWeights> {
+    SHIPPED.iter().find(|weights| weights.model == model)
+}
+
+/// The shipped weights `spec` names (`zoo:lenet5.mnist`, or `zoo:lenet5` for the model's).
+pub fn find_shipped(spec: &str) -> Result<&'static ShippedWeights, String> {
+    let rest = spec.strip_prefix("zoo:").unwrap_or(spec);
+    let (model, dataset) = rest.split_once('.').unwrap_or((rest, ""));
+    SHIPPED
+        .iter()
+        .find(|w| w.model == model && (dataset.is_empty() || w.dataset == dataset))
+        .ok_or_else(|| {
+            let names: Vec<String> = SHIPPED.iter().map(ShippedWeights::name).collect();
+            format!(
+                "no shipped weights named '{spec}' (shipped: {})",
+                names.join(", ")
+            )
+        })
+}
+
+/// Whether `spec` names published weights (`tv:…`) or shipped ones (`zoo:…`) rather than a file.
 pub fn is_published_name(spec: &str) -> bool {
-    spec.starts_with("tv:")
+    spec.starts_with("tv:") || spec.starts_with("zoo:")
 }
 
 /// The published weights `spec` names: `tv:<model>` (torchvision's default for that model) or
@@ -170,6 +238,7 @@ pub fn imagenet_classes() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn names_find_the_default_or_the_tagged_weights() {
@@ -203,6 +272,28 @@ mod tests {
                 .count();
             assert_eq!(defaults, 1, "{}", weights.model);
         }
+    }
+
+    #[test]
+    fn shipped_weights_match_their_manifest() {
+        let manifest: serde_json::Value =
+            serde_json::from_str(include_str!("../weights/manifest.json")).unwrap();
+        for weights in SHIPPED {
+            let entry = &manifest["files"][weights.file_name];
+            let digest: String = sha2::Sha256::digest(weights.bytes)
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            assert_eq!(digest, weights.sha256, "{}", weights.file_name);
+            assert_eq!(entry["sha256"], weights.sha256);
+            assert_eq!(entry["bytes"], weights.bytes.len());
+            assert_eq!(entry["test_top1"], weights.top1);
+            assert_eq!(entry["model"], weights.model);
+            assert!(crate::info(weights.model).is_ok());
+        }
+        assert_eq!(find_shipped("zoo:lenet5").unwrap().dataset, "mnist");
+        assert_eq!(shipped_for("lenet5").unwrap().name(), "zoo:lenet5.mnist");
+        assert!(find_shipped("zoo:vgg16").is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use data::datasets::fetch::{RemoteFile, digest_matches, download_within, sha256_file};
-use model_zoo::pretrained::{self, PublishedWeights};
+use model_zoo::Preprocessing;
+use model_zoo::pretrained::{self, PublishedWeights, ShippedWeights};
 
 use crate::train::TrainError;
 
@@ -84,13 +85,82 @@ pub fn verify_in(weights: &PublishedWeights, dir: &Path) -> Result<Cached, Train
     })
 }
 
-/// `spec` as a file to load: published weights (`tv:…`) are fetched into the cache, anything
-/// else is a path. With published weights comes their description.
-pub fn resolve(spec: &Path) -> Result<(PathBuf, Option<&'static PublishedWeights>), TrainError> {
+/// Weights named rather than given as a file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Named {
+    /// Published by torchvision (`tv:…`), downloaded into the cache.
+    Published(&'static PublishedWeights),
+    /// Trained and shipped by this project (`zoo:…`), written into the cache from the binary.
+    Shipped(&'static ShippedWeights),
+}
+
+impl Named {
+    /// Its name (`tv:resnet50.imagenet1k_v2`, `zoo:lenet5.mnist`).
+    pub fn name(&self) -> String {
+        match self {
+            Named::Published(weights) => weights.name(),
+            Named::Shipped(weights) => weights.name(),
+        }
+    }
+
+    /// The registry entry it loads into.
+    pub fn model(&self) -> &'static str {
+        match self {
+            Named::Published(weights) => weights.model,
+            Named::Shipped(weights) => weights.model,
+        }
+    }
+
+    /// Whether the model is built with `transform_input` (torchvision's GoogLeNet weights).
+    pub fn transform_input(&self) -> bool {
+        matches!(self, Named::Published(weights) if weights.transform_input)
+    }
+
+    /// The class names, index by index.
+    pub fn classes(&self) -> Vec<String> {
+        match self {
+            Named::Published(weights) => weights.classes.names(),
+            Named::Shipped(weights) => weights.classes.names(),
+        }
+    }
+
+    /// The preprocessing its recipe used, where it is not the registry entry's own.
+    pub fn preprocessing(&self) -> Option<Preprocessing> {
+        match self {
+            Named::Published(weights) => Some(weights.preprocessing()),
+            Named::Shipped(_) => None,
+        }
+    }
+}
+
+/// Shipped weights' file in `dir`, written from the binary's copy unless a matching file is
+/// there already.
+pub fn unpack_into(weights: &ShippedWeights, dir: &Path) -> Result<PathBuf, TrainError> {
+    let path = dir.join(weights.file_name);
+    if path.is_file() && sha256_file(&path).map_err(TrainError::Data)? == weights.sha256 {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", dir.display())))?;
+    crate::checkpoint::write_atomically(&path, weights.bytes)?;
+    Ok(path)
+}
+
+/// `spec` as a file to load: published weights (`tv:…`) are fetched into the cache, shipped
+/// ones (`zoo:…`) written there, anything else is a path. Named weights come with their
+/// description.
+pub fn resolve(spec: &Path) -> Result<(PathBuf, Option<Named>), TrainError> {
     let text = spec.to_string_lossy();
+    if text.starts_with("zoo:") {
+        let weights = pretrained::find_shipped(&text).map_err(TrainError::Config)?;
+        return Ok((
+            unpack_into(weights, &cache_dir())?,
+            Some(Named::Shipped(weights)),
+        ));
+    }
     if !pretrained::is_published_name(&text) {
         return Ok((spec.to_path_buf(), None));
     }
     let weights = pretrained::find(&text).map_err(TrainError::Config)?;
-    Ok((fetch(weights)?, Some(weights)))
+    Ok((fetch(weights)?, Some(Named::Published(weights))))
 }

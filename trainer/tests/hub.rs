@@ -10,6 +10,7 @@ mod http;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use data::Dataset;
 use http::{Answer, blob, serve};
 use model_zoo::pretrained::{ClassNames, PublishedWeights};
 use sha2::{Digest, Sha256};
@@ -151,4 +152,50 @@ fn a_cut_download_resumes_into_the_cache() {
     assert_eq!(std::fs::read(path).unwrap(), bytes);
     let requests = server.ranges.lock().unwrap();
     assert_eq!(requests.last().unwrap().1.as_deref(), Some("bytes=25000-"));
+}
+
+#[test]
+fn the_shipped_lenet5_reads_mnist_digits() {
+    let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
+    let cache = scratch("shipped");
+    let path = trainer::hub::unpack_into(shipped, &cache).unwrap();
+    assert_eq!(
+        data::datasets::fetch::sha256_file(&path).unwrap(),
+        shipped.sha256
+    );
+    // 50 test digits as PNG files, read back like any image.
+    let digits = data::datasets::embedded::mnist_subset(data::datasets::idx::Split::Test);
+    let images: Vec<PathBuf> = (0..50)
+        .map(|index| {
+            let pixels: Vec<u8> = digits
+                .get(index)
+                .unwrap()
+                .image
+                .data
+                .iter()
+                .map(|v| (v * 255.0).round() as u8)
+                .collect();
+            let file = cache.join(format!("{index}.png"));
+            image::GrayImage::from_raw(28, 28, pixels)
+                .unwrap()
+                .save(&file)
+                .unwrap();
+            file
+        })
+        .collect();
+    let predictions = trainer::eval::predict_with_weights(
+        "lenet5",
+        &model_zoo::ModelOptions::new(),
+        &path,
+        &images,
+        None,
+        trainer::BackendKind::Flex,
+    )
+    .unwrap();
+    let right = predictions
+        .iter()
+        .enumerate()
+        .filter(|(index, p)| p.top5[0].0 == digits.label(*index).to_string())
+        .count();
+    assert!(right >= 49, "{right} of 50 digits");
 }

@@ -17,9 +17,10 @@ pub struct PredictArgs {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// A registry model to run with --weights (torchvision .pth/.pt, .safetensors or .bpk)
-    /// instead of a training run; images get torchvision's ImageNet preprocessing. Published
-    /// weights (`--weights tv:resnet50`) name their model themselves.
-    #[arg(long, requires = "weights")]
+    /// instead of a training run (without --weights: the project's shipped weights for it,
+    /// `zoo:<model>.<dataset>`); images get the weights' preprocessing. Named weights
+    /// (`--weights tv:resnet50`, `zoo:lenet5.mnist`) name their model themselves.
+    #[arg(long)]
     model: Option<String>,
     /// Weights to use (default: the run's best.bpk), or published weights by name
     /// (`tv:resnet50`, `cargo xtask weights list`), downloaded once into the cache; those
@@ -42,18 +43,33 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<(), Box<dyn Error>> {
-    let published = args
+    // Named weights name their model; a model without weights takes the project's shipped ones.
+    let named_model = match args
         .weights
         .as_ref()
         .map(|w| w.to_string_lossy().into_owned())
-        .filter(|w| pretrained::is_published_name(w))
-        .map(|w| pretrained::find(&w))
-        .transpose()?;
-    let model = args
-        .model
-        .clone()
-        .or_else(|| published.map(|w| w.model.to_string()));
-    let predictions = match (&model, &args.weights) {
+    {
+        Some(name) if name.starts_with("zoo:") => Some(pretrained::find_shipped(&name)?.model),
+        Some(name) if pretrained::is_published_name(&name) => Some(pretrained::find(&name)?.model),
+        _ => None,
+    };
+    let model = args.model.clone().or(named_model.map(str::to_string));
+    let weights = match (&model, &args.weights) {
+        (Some(model), None) => {
+            let shipped = pretrained::shipped_for(model).ok_or_else(|| {
+                format!("{model}: the project ships no weights for it; pass --weights")
+            })?;
+            eprintln!(
+                "using the shipped weights {} ({:.2} % test top-1 on {})",
+                shipped.name(),
+                shipped.top1,
+                shipped.dataset
+            );
+            Some(PathBuf::from(shipped.name()))
+        }
+        (_, weights) => weights.clone(),
+    };
+    let predictions = match (&model, &weights) {
         (Some(model), Some(weights)) => {
             let classes = match &args.classes {
                 Some(path) => Some(

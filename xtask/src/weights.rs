@@ -4,7 +4,7 @@ use std::error::Error;
 
 use clap::Subcommand;
 use trainer::hub::{self, Cached};
-use trainer::model_zoo::pretrained::{self, PublishedWeights, TORCHVISION};
+use trainer::model_zoo::pretrained::{self, PublishedWeights, SHIPPED, TORCHVISION};
 
 #[derive(Subcommand)]
 pub enum WeightsCommand {
@@ -36,6 +36,19 @@ pub fn run(command: WeightsCommand) -> Result<(), Box<dyn Error>> {
                 dir.display(),
                 hub::CACHE_ENV
             );
+            for weights in SHIPPED {
+                println!(
+                    "{:<32} top-1 {:6.3}%  on {}, shipped in the binary (trained by `{}`)",
+                    weights.name(),
+                    weights.top1,
+                    weights.dataset,
+                    weights
+                        .command
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
             for weights in TORCHVISION {
                 let cached = match hub::verify_in(weights, &dir)? {
                     Cached::Missing => "",
