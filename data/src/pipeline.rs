@@ -142,7 +142,45 @@ impl HostBatch {
     }
 }
 
-/// Streams a dataset through a transform into batches.
+/// Streams a dataset through a transform into batches, built by worker threads while the
+/// consumer trains.
+///
+/// ```
+/// use std::sync::Arc;
+/// use data::datasets::image_folder::ImageFolder;
+/// use data::{DataLoader, LoaderConfig, Preset};
+///
+/// # let root = std::env::temp_dir().join(format!("data-doc-loader-{}", std::process::id()));
+/// # for (class, shade) in [("cat", 40u8), ("dog", 200)] {
+/// #     std::fs::create_dir_all(root.join(class)).unwrap();
+/// #     for i in 0..3 {
+/// #         image::RgbImage::from_pixel(40, 30, image::Rgb([shade; 3]))
+/// #             .save(root.join(class).join(format!("{i}.png")))
+/// #             .unwrap();
+/// #     }
+/// # }
+/// // One sub-folder per class (`root/cat/*.png`, `root/dog/*.png`), as torchvision's ImageFolder.
+/// let folder = ImageFolder::open(&root, 3)?;
+/// let loader = DataLoader::new(
+///     Arc::new(folder),
+///     Arc::new(Preset::Small.train(32)),
+///     LoaderConfig {
+///         workers: 2,
+///         shuffle: true,
+///         ..LoaderConfig::new(4)
+///     },
+/// );
+/// let mut seen = 0;
+/// for batch in loader.epoch(0) {
+///     // NCHW f32 pixels and labels; `batch.to_device(&device)` makes Burn tensors of them.
+///     let batch = batch?;
+///     assert_eq!(batch.shape[1..], [3, 32, 32]);
+///     seen += batch.labels.len();
+/// }
+/// assert_eq!(seen, 6);
+/// # std::fs::remove_dir_all(&root).unwrap();
+/// # Ok::<(), data::DataError>(())
+/// ```
 pub struct DataLoader {
     dataset: Arc<dyn Dataset>,
     transform: Arc<dyn Transform>,

@@ -869,6 +869,27 @@ fn create_out(out: &Path) -> Result<(), TrainError> {
     })
 }
 
+/// A run from code, as `cargo xtask train` makes one:
+///
+/// ```
+/// use trainer::train::{Progress, TrainConfig, TrainControl, train};
+///
+/// let config = TrainConfig {
+///     epochs: 1,
+///     limit: Some(1000), // the first 1,000 embedded MNIST digits, a tenth held back
+///     workers: 1,
+///     progress: Progress::Quiet,
+///     out: std::env::temp_dir().join(format!("trainer-doc-run-{}", std::process::id())),
+///     ..TrainConfig::new("lenet5")
+/// };
+/// let report = train(&config, &TrainControl::default())?;
+/// let test = report.test.expect("a finished run is tested");
+/// assert!(test.top1 > 0.3, "chance is 0.1");
+/// assert!(config.out.join("best.bpk").is_file());
+/// # std::fs::remove_dir_all(&config.out).unwrap();
+/// # Ok::<(), trainer::train::TrainError>(())
+/// ```
+///
 /// Trains `config.model` from scratch and writes the run into `config.out`, which must not hold
 /// a run unless `control.overwrite` says to replace it.
 pub fn train(config: &TrainConfig, control: &TrainControl) -> Result<TrainReport, TrainError> {
