@@ -27,6 +27,7 @@
 
 pub mod blocks;
 pub mod models;
+mod pickle_globals;
 pub mod pretrained;
 pub mod registry;
 pub mod summary;

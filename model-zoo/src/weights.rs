@@ -135,6 +135,7 @@ fn apply<M: Module>(model: &mut M, path: &Path) -> Result<ApplyResult, WeightsEr
         .to_ascii_lowercase();
     match extension.as_str() {
         "pth" | "pt" => {
+            crate::pickle_globals::check(path).map_err(file_error)?;
             // Torchvision's `features.N` keep their gaps: the zoo's layer lists hold the ReLUs
             // and pools too, so the indices already agree.
             let mut store = PytorchStore::from_file(path)

@@ -281,3 +281,24 @@ fn googlenet_aux_heads_are_optional_in_the_file_not_in_the_model() {
         "{error}"
     );
 }
+
+#[test]
+fn a_pickle_that_asks_for_a_command_is_refused_and_a_plain_one_loads() {
+    // `model-zoo/tests/reference/hostile_fixtures.py`: a state dict holding a value whose
+    // pickle calls os.system (posix.system on Linux), in both of torch's formats.
+    let device = Device::flex();
+    for name in ["hostile.pth", "hostile-protocol4.pth", "hostile-legacy.pth"] {
+        let linear = LinearConfig::new(4, 3).init(&device);
+        let error = load_module_weights(linear, &fixture(name))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(name) && error.contains("refused") && error.contains("system`"),
+            "{error}"
+        );
+    }
+    let linear = LinearConfig::new(4, 3).init(&device);
+    let loaded = load_module_weights(linear, &fixture("linear-legacy.pth")).unwrap();
+    let weight: f32 = loaded.weight.val().abs().sum().into_scalar::<f32>();
+    assert!(weight > 0.0, "the legacy file's weights were read");
+}
