@@ -129,7 +129,51 @@ pub fn evaluate_run(
 ) -> Result<EvalReport, TrainError> {
     let loaded = load_run(run, weights)?;
     let loader = loaded.loader(split, run)?;
-    let (weights, device, model) = (&loaded.weights, &loaded.device, &loaded.model);
+    score(&loaded.weights, &loaded.device, &loaded.model, loader)
+}
+
+/// Evaluates a weights file of registry model `model` on the test split of `dataset` (as
+/// `--dataset` names it, with `data_dir` for MNIST and CIFAR-10) without a run folder: the
+/// dataset's evaluation recipe at the size a run would choose, the weights' own head, which
+/// must predict the dataset's classes. `weights` may name published or shipped weights.
+pub fn evaluate_weights(
+    model: &str,
+    weights: &Path,
+    dataset: &str,
+    data_dir: &Path,
+    backend: crate::BackendKind,
+) -> Result<EvalReport, TrainError> {
+    let config = TrainConfig {
+        dataset: dataset.to_string(),
+        data_dir: data_dir.to_path_buf(),
+        backend,
+        validation: Some(0),
+        ..TrainConfig::new(model)
+    };
+    let device = backend.open()?;
+    let setup = setup(&config, &device)?;
+    let info = model_zoo::info(model).map_err(TrainError::Model)?;
+    let loaded = crate::transfer::with_own_head(info, &setup.options, weights, &device)?;
+    if loaded.num_classes() != setup.classes {
+        return Err(TrainError::Config(format!(
+            "{}: its head predicts {} classes, {dataset} has {}: evaluate it on a dataset of its \
+             classes, or fine-tune it first (cargo xtask finetune)",
+            weights.display(),
+            loaded.num_classes(),
+            setup.classes
+        )));
+    }
+    score(weights, &device, &loaded, &setup.test)
+}
+
+/// Top-1, top-5, per-class accuracy and the confusion matrix of `model` over `loader`.
+fn score(
+    weights: &Path,
+    device: &Device,
+    model: &ZooModel,
+    loader: &DataLoader,
+) -> Result<EvalReport, TrainError> {
+    let weights = &weights.to_path_buf();
     let classes = loader.dataset().classes().to_vec();
     let mut confusion = vec![vec![0usize; classes.len()]; classes.len()];
     let (mut images, mut top5) = (0usize, 0usize);

@@ -240,6 +240,22 @@ pub fn pretrained(
     num_classes: usize,
     device: &Device,
 ) -> Result<ZooModel, TrainError> {
+    let model = with_own_head(info, options, path, device)?;
+    Ok(if model.num_classes() == num_classes {
+        model
+    } else {
+        model.with_num_classes(num_classes, device)
+    })
+}
+
+/// `info`'s model with the weights of `path` (any form [`pretrained`] takes) under the head they
+/// were trained with.
+pub fn with_own_head(
+    info: &ModelInfo,
+    options: &ModelOptions,
+    path: &Path,
+    device: &Device,
+) -> Result<ZooModel, TrainError> {
     let (path, published) = crate::hub::resolve(path)?;
     let path = path.as_path();
     crate::manifest::verify(path)?;
@@ -275,9 +291,5 @@ pub fn pretrained(
         model_zoo::weights::load_weights(base, info.name, path, device)
             .map_err(|e| TrainError::Config(e.to_string()))?
     };
-    Ok(if model.num_classes() == num_classes {
-        model
-    } else {
-        model.with_num_classes(num_classes, device)
-    })
+    Ok(model)
 }

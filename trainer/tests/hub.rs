@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use data::Dataset;
 use http::{Answer, blob, serve};
+use model_zoo::Classifier;
 use model_zoo::pretrained::{ClassNames, PublishedWeights};
 use sha2::{Digest, Sha256};
 use trainer::hub::{Cached, fetch_into, resolve, verify_in};
@@ -198,4 +199,45 @@ fn the_shipped_lenet5_reads_mnist_digits() {
         .filter(|(index, p)| p.top5[0].0 == digits.label(*index).to_string())
         .count();
     assert!(right >= 49, "{right} of 50 digits");
+}
+
+#[test]
+fn weights_are_evaluated_on_a_dataset_without_a_run() {
+    let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
+    let path = trainer::hub::unpack_into(shipped, &scratch("evaluate")).unwrap();
+    let data_dir = PathBuf::from("unused");
+    let report = trainer::eval::evaluate_weights(
+        "lenet5",
+        &path,
+        "embedded",
+        &data_dir,
+        trainer::BackendKind::Flex,
+    )
+    .unwrap();
+    // The embedded test digits are MNIST's first 2,000; on all 10,000 it scored 99.19 %.
+    assert_eq!(report.images, 2000);
+    assert!(report.top1 >= 0.98, "top-1 {}", report.top1);
+
+    // A head for other classes is an error, not a silent new head.
+    let device = burn::prelude::Device::flex();
+    let three = model_zoo::create("lenet5", &model_zoo::ModelOptions::new(), &device)
+        .unwrap()
+        .with_num_classes(3, &device);
+    let three_path = scratch("three-classes");
+    std::fs::create_dir_all(&three_path).unwrap();
+    let three_path = three_path.join("lenet5-3.bpk");
+    burn::module::Module::save_file(three, &three_path).unwrap();
+    let error = trainer::eval::evaluate_weights(
+        "lenet5",
+        &three_path,
+        "embedded",
+        &data_dir,
+        trainer::BackendKind::Flex,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("predicts 3 classes") && error.contains("embedded has 10"),
+        "{error}"
+    );
 }

@@ -4,9 +4,10 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use trainer::BackendKind;
 use trainer::data::transforms::Views;
 use trainer::ensemble::{Averaging, EnsembleConfig, EnsembleReport, Member, evaluate_ensemble};
-use trainer::eval::{EvalSplit, evaluate_run, write_json};
+use trainer::eval::{EvalReport, EvalSplit, evaluate_run, evaluate_weights, write_json};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitArg {
@@ -24,11 +25,24 @@ enum AverageArg {
 pub struct EvalArgs {
     /// Training runs' folders (holding config.json), or weight files inside them; several form
     /// an ensemble whose outputs are averaged.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "model")]
     runs: Vec<PathBuf>,
-    /// Weights to evaluate with a single run folder (default: its best.bpk).
+    /// Weights to evaluate with a single run folder (default: its best.bpk), or with --model
+    /// (a file, or named weights: zoo:lenet5.mnist, tv:resnet50).
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Evaluate --weights of this registry model on --dataset's test split, without a run.
+    #[arg(long, requires_all = ["weights", "dataset"], conflicts_with = "runs")]
+    model: Option<String>,
+    /// With --model: embedded, mnist, cifar10 or an image folder.
+    #[arg(long, requires = "model")]
+    dataset: Option<String>,
+    /// With --model: the folder of mnist's or cifar10's files.
+    #[arg(long, default_value = "datasets", requires = "model")]
+    data_dir: PathBuf,
+    /// With --model: the backend.
+    #[arg(long, default_value = "flex", requires = "model")]
+    backend: BackendKind,
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     split: SplitArg,
     /// Test-time augmentation: none, flip, five-crop, ten-crop (outputs averaged over the views).
@@ -76,6 +90,16 @@ fn member(path: &Path, weights: Option<&Path>) -> Member {
 }
 
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
+    if let (Some(model), Some(weights), Some(dataset)) = (&args.model, &args.weights, &args.dataset)
+    {
+        let report = evaluate_weights(model, weights, dataset, &args.data_dir, args.backend)?;
+        print_report(&report);
+        if let Some(path) = &args.json {
+            write_json(&report, path)?;
+            println!("report in {}", path.display());
+        }
+        return Ok(());
+    }
     let split = match args.split {
         SplitArg::Test => EvalSplit::Test,
         SplitArg::Valid => EvalSplit::Valid,
@@ -128,16 +152,7 @@ fn plain_eval(
     json: Option<PathBuf>,
 ) -> Result<(), Box<dyn Error>> {
     let report = evaluate_run(&member.run, member.weights.as_deref(), split)?;
-    println!(
-        "{}: {} images, top-1 {:.2}%, top-5 {:.2}%",
-        report.weights.display(),
-        report.images,
-        100.0 * report.top1,
-        100.0 * report.top5
-    );
-    for (class, accuracy) in report.classes.iter().zip(&report.per_class) {
-        println!("  {class:<16} {:6.2}%", 100.0 * accuracy);
-    }
+    print_report(&report);
     let path = json.unwrap_or_else(|| member.run.join("eval.json"));
     write_json(&report, &path)?;
     let png = path.with_extension("png");
@@ -198,4 +213,18 @@ fn print_ensemble(report: &EnsembleReport) {
             b as f64 / 1048576.0
         ))
     );
+}
+
+/// Top-1, top-5 and per-class accuracy of one evaluation.
+fn print_report(report: &EvalReport) {
+    println!(
+        "{}: {} images, top-1 {:.2}%, top-5 {:.2}%",
+        report.weights.display(),
+        report.images,
+        100.0 * report.top1,
+        100.0 * report.top5
+    );
+    for (class, accuracy) in report.classes.iter().zip(&report.per_class) {
+        println!("  {class:<16} {:6.2}%", 100.0 * accuracy);
+    }
 }
