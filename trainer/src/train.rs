@@ -438,6 +438,23 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         config.test_per_class,
         config.seed,
     )?;
+    // A label means the same class in both splits only when they list the same classes in the
+    // same order (an image folder's train/ and test/ sub-folders are listed separately).
+    if full_train.classes() != test.classes() {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter()
+                .filter(|class| !b.contains(class))
+                .cloned()
+                .collect()
+        };
+        return Err(TrainError::Config(format!(
+            "{}: the training and test splits have different classes (only in training: {:?}; \
+             only in test: {:?}; or the same names in another order)",
+            config.dataset,
+            only(full_train.classes(), test.classes()),
+            only(test.classes(), full_train.classes())
+        )));
+    }
     let classes = full_train.classes().len();
     let limited: Arc<dyn Dataset> = match config.limit {
         Some(limit) => Arc::new(Subset::first(full_train, limit)),

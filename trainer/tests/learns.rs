@@ -281,7 +281,8 @@ fn an_image_folder_gets_defaults_that_fit_its_images() {
     // Small images keep their size and get padding and random crops; a tenth is held back.
     let small = run_dir("small-digit-folder");
     digit_folder(&small.join("train"), Split::Train, 300, 28);
-    digit_folder(&small.join("test"), Split::Test, 50, 28);
+    // MNIST's first 100 test digits hold every class (the first 50 have no 8).
+    digit_folder(&small.join("test"), Split::Test, 100, 28);
     let config = TrainConfig {
         dataset: small.display().to_string(),
         epochs: 1,
@@ -295,8 +296,8 @@ fn an_image_folder_gets_defaults_that_fit_its_images() {
 
     // Large images get the ImageNet recipe at the model's input size.
     let large = run_dir("large-digit-folder");
-    digit_folder(&large.join("train"), Split::Train, 40, 96);
-    digit_folder(&large.join("test"), Split::Test, 10, 96);
+    digit_folder(&large.join("train"), Split::Train, 100, 96);
+    digit_folder(&large.join("test"), Split::Test, 100, 96);
     let config = TrainConfig {
         dataset: large.display().to_string(),
         out: run_dir("large-digit-folder-run"),
@@ -305,7 +306,7 @@ fn an_image_folder_gets_defaults_that_fit_its_images() {
     train(&config, &TrainControl::default()).unwrap();
     assert_eq!(
         chosen_defaults(&config.out),
-        ("imagenet".to_string(), 32, 4)
+        ("imagenet".to_string(), 32, 10)
     );
 }
 
@@ -398,4 +399,36 @@ fn a_file_that_changed_after_the_run_wrote_it_is_named_and_not_used() {
         .map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(failed, ["best.bpk", "last.bpk"]);
+}
+
+#[test]
+fn splits_with_different_classes_are_an_error() {
+    let _turn = one_run_at_a_time();
+    let folder = run_dir("mismatched-splits");
+    for (split, class) in [
+        ("train", "cat"),
+        ("train", "dog"),
+        ("test", "cat"),
+        ("test", "fox"),
+    ] {
+        let dir = folder.join(split).join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        image::GrayImage::new(28, 28)
+            .save(dir.join("0.png"))
+            .unwrap();
+    }
+    let config = TrainConfig {
+        dataset: folder.display().to_string(),
+        epochs: 1,
+        progress: Progress::Quiet,
+        out: run_dir("mismatched-splits-run"),
+        ..TrainConfig::new("lenet5")
+    };
+    let error = train(&config, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("different classes") && error.contains("dog") && error.contains("fox"),
+        "{error}"
+    );
 }
