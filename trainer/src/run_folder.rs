@@ -7,14 +7,18 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The file whose presence says a run was started in a folder (written first by a run).
+/// The file a run writes first.
 const CONFIG: &str = "config.json";
+/// The files a run writes once it has trained: a folder with its configuration but none of
+/// these holds a run that failed to start (a missing dataset, a backend without a driver),
+/// which a new run may take without `--overwrite`.
+const TRAINED: [&str; 4] = ["checkpoint.json", "metrics.csv", "last.bpk", "best.bpk"];
 /// The lock file, holding the training process's id.
 const LOCK: &str = "run.lock";
 
-/// Whether `out` holds a run (finished, stopped or in progress).
+/// Whether `out` holds a run that trained (finished, stopped or in progress).
 pub fn holds_run(out: &Path) -> bool {
-    out.join(CONFIG).is_file()
+    out.join(CONFIG).is_file() && TRAINED.iter().any(|name| out.join(name).is_file())
 }
 
 /// `base` with `-2`, `-3`, … appended to its name for the `n`-th folder of a series.
@@ -158,9 +162,16 @@ mod tests {
             "a folder without config.json holds no run"
         );
         std::fs::write(base.join(CONFIG), b"{}").unwrap();
+        assert_eq!(
+            fresh(&base),
+            base,
+            "a run that failed before training holds nothing to keep"
+        );
+        std::fs::write(base.join("checkpoint.json"), b"{}").unwrap();
         assert_eq!(fresh(&base), dir.join("lenet5-2"));
         std::fs::create_dir_all(dir.join("lenet5-2")).unwrap();
         std::fs::write(dir.join("lenet5-2").join(CONFIG), b"{}").unwrap();
+        std::fs::write(dir.join("lenet5-2").join("metrics.csv"), b"").unwrap();
         assert_eq!(fresh(&base), dir.join("lenet5-3"));
         assert_eq!(latest(&base), Some(dir.join("lenet5-2")));
     }

@@ -432,3 +432,31 @@ fn splits_with_different_classes_are_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn a_run_that_failed_to_start_does_not_hold_its_folder() {
+    let _turn = one_run_at_a_time();
+    let missing = TrainConfig {
+        dataset: "no/such/folder".to_string(),
+        epochs: 1,
+        limit: Some(300),
+        progress: Progress::Quiet,
+        out: run_dir("failed-start"),
+        ..TrainConfig::new("lenet5")
+    };
+    let error = train(&missing, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no/such/folder"), "{error}");
+    assert!(missing.out.join("config.json").is_file());
+    // The same --out with the data fixed: nothing trained there, so nothing to overwrite.
+    let fixed = TrainConfig {
+        dataset: "embedded".to_string(),
+        ..missing.clone()
+    };
+    train(&fixed, &TrainControl::default()).unwrap();
+    let error = train(&fixed, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("holds a run already"), "{error}");
+}
