@@ -2,6 +2,10 @@
 //! downloaded once and checked against the hash their name carries, never used when another
 //! file arrives, verified in place, and offline a clear error saying where to put a copy.
 
+// Shared by the trainer's tests; these use one of its helpers.
+#[allow(dead_code)]
+mod common;
+
 // Shared with data's download tests, which use every answer; these use some.
 #[allow(dead_code)]
 #[path = "../../data/tests/support/http.rs"]
@@ -10,6 +14,7 @@ mod http;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::digit_image;
 use data::Dataset;
 use http::{Answer, blob, serve};
 use model_zoo::Classifier;
@@ -165,22 +170,12 @@ fn the_shipped_lenet5_reads_mnist_digits() {
         shipped.sha256
     );
     // 50 test digits as PNG files, read back like any image.
-    let digits = data::datasets::embedded::mnist_subset(data::datasets::idx::Split::Test);
+    let split = data::datasets::idx::Split::Test;
+    let digits = data::datasets::embedded::mnist_subset(split);
     let images: Vec<PathBuf> = (0..50)
         .map(|index| {
-            let pixels: Vec<u8> = digits
-                .get(index)
-                .unwrap()
-                .image
-                .data
-                .iter()
-                .map(|v| (v * 255.0).round() as u8)
-                .collect();
             let file = cache.join(format!("{index}.png"));
-            image::GrayImage::from_raw(28, 28, pixels)
-                .unwrap()
-                .save(&file)
-                .unwrap();
+            digit_image(split, index).save(&file).unwrap();
             file
         })
         .collect();

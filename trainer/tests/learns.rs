@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{one_run_at_a_time, run_dir};
+use common::{digit_image, one_run_at_a_time, run_dir};
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -74,19 +74,8 @@ fn lenet5_learns_2000_digits() {
     std::fs::create_dir_all(&folder).unwrap();
     let files: Vec<PathBuf> = (0..20)
         .map(|index| {
-            let pixels: Vec<u8> = digits
-                .get(index)
-                .unwrap()
-                .image
-                .data
-                .iter()
-                .map(|v| (v * 255.0).round() as u8)
-                .collect();
             let path = folder.join(format!("{index}.png"));
-            image::GrayImage::from_raw(28, 28, pixels)
-                .unwrap()
-                .save(&path)
-                .unwrap();
+            digit_image(Split::Test, index).save(&path).unwrap();
             path
         })
         .collect();
@@ -248,16 +237,12 @@ fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
 fn digit_folder(root: &Path, split: Split, count: usize, side: u32) {
     let digits = mnist_subset(split);
     for index in 0..count {
-        let pixels: Vec<u8> = digits
-            .get(index)
-            .unwrap()
-            .image
-            .data
-            .iter()
-            .map(|v| (v * 255.0).round() as u8)
-            .collect();
-        let digit = image::GrayImage::from_raw(28, 28, pixels).unwrap();
-        let digit = image::imageops::resize(&digit, side, side, image::imageops::Triangle);
+        let digit = image::imageops::resize(
+            &digit_image(split, index),
+            side,
+            side,
+            image::imageops::Triangle,
+        );
         let class = root.join(digits.label(index).to_string());
         std::fs::create_dir_all(&class).unwrap();
         digit.save(class.join(format!("{index}.png"))).unwrap();

@@ -19,3 +19,20 @@ pub fn run_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
+
+/// Embedded MNIST digit `index` of `split` (28×28) as an 8-bit grey image, to write as a file.
+// Each test crate compiles this module; only those that write images call this.
+#[allow(dead_code)]
+pub fn digit_image(split: data::datasets::idx::Split, index: usize) -> image::GrayImage {
+    use data::Dataset;
+    let digits = data::datasets::embedded::mnist_subset(split);
+    let pixels: Vec<u8> = digits
+        .get(index)
+        .unwrap()
+        .image
+        .data
+        .iter()
+        .map(|v| (v * 255.0).round() as u8)
+        .collect();
+    image::GrayImage::from_raw(28, 28, pixels).unwrap()
+}
