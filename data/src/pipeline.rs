@@ -432,7 +432,20 @@ fn work(shared: &Shared) {
             state.next_claim += 1;
             state.next_claim - 1
         };
-        let result = shared.build(batch);
+        // A panic in a user's transform (or a dataset) becomes this batch's error: the epoch
+        // ends there, instead of the other workers waiting forever for a batch never built.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.build(batch)))
+            .unwrap_or_else(|payload| {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_string());
+                Err(DataError::new(
+                    format!("batch {batch}"),
+                    format!("a worker thread panicked while building it: {message}"),
+                ))
+            });
         let failed = result.is_err();
         let mut state = shared.lock();
         state.ready.insert(batch, result);

@@ -257,3 +257,52 @@ fn a_label_outside_the_classes_ends_the_epoch_with_an_error_naming_the_sample() 
         "{error}"
     );
 }
+
+/// A user's transform with a bug that shows once: it panics on the first image it sees with
+/// many bright pixels, and works on every other, so the other worker lives on.
+#[derive(Debug, Default)]
+struct PanicsOnce(std::sync::atomic::AtomicBool);
+
+impl data::Transform for PanicsOnce {
+    fn apply(&self, image: data::Image, _rng: &mut data::Rng) -> data::Image {
+        let bright = image.data.iter().filter(|v| **v > 0.5).count() > 150;
+        if bright && !self.0.swap(true, Ordering::SeqCst) {
+            panic!("a bug in the user's transform");
+        }
+        image
+    }
+}
+
+#[test]
+fn a_panicking_transform_ends_the_epoch_with_an_error_not_a_hang() {
+    let dataset = Arc::new(mnist_subset(Split::Train));
+    let config = LoaderConfig {
+        workers: 2,
+        prefetch: 2,
+        ..LoaderConfig::new(16)
+    };
+    let loader = DataLoader::new(dataset, Arc::new(PanicsOnce::default()), config);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome: Vec<Result<usize, String>> = loader
+            .epoch(0)
+            .map(|batch| batch.map(|b| b.labels.len()).map_err(|e| e.to_string()))
+            .collect();
+        let _ = sender.send(outcome);
+    });
+    let outcome = receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the epoch ended instead of hanging");
+    let error = outcome
+        .iter()
+        .find_map(|batch| batch.as_ref().err())
+        .expect("the panic became an error");
+    assert!(
+        error.contains("panicked") && error.contains("a bug in the user's transform"),
+        "{error}"
+    );
+    assert!(
+        outcome.last().unwrap().is_err(),
+        "the epoch ends at the error"
+    );
+}
