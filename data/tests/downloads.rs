@@ -9,22 +9,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use data::datasets::fetch::{RemoteFile, download_within};
-use http::{Answer, blob, serve};
-use sha2::{Digest, Sha256};
+use http::{Answer, blob, serve, sha256_hex as sha256};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("downloads-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn sha256(bytes: &[u8]) -> &'static str {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Box::leak(hex.into_boxed_str())
 }
 
 const STALL: Duration = Duration::from_millis(500);

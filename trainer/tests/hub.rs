@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use common::digit_image;
 use data::Dataset;
-use http::{Answer, blob, serve};
+use http::{Answer, blob, serve, sha256_hex};
 use model_zoo::Classifier;
 use model_zoo::pretrained::{ClassNames, PublishedWeights};
-use sha2::{Digest, Sha256};
 use trainer::hub::{Cached, fetch_into, resolve, verify_in};
 
 fn scratch(name: &str) -> PathBuf {
@@ -44,12 +43,9 @@ fn published(url: &'static str, prefix: &'static str) -> PublishedWeights {
     }
 }
 
+/// The first 8 hex digits of the SHA-256 of `bytes`, as torchvision's file names carry them.
 fn prefix_of(bytes: &[u8]) -> &'static str {
-    let hex: String = Sha256::digest(bytes)[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Box::leak(hex.into_boxed_str())
+    &sha256_hex(bytes)[..8]
 }
 
 const STALL: Duration = Duration::from_millis(500);

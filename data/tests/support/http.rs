@@ -158,3 +158,13 @@ pub fn blob(len: usize, seed: u8) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3] ^ seed)
         .collect()
 }
+
+/// The SHA-256 of `bytes`, hex, as a `&'static str` (download descriptions hold those).
+pub fn sha256_hex(bytes: &[u8]) -> &'static str {
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Box::leak(hex.into_boxed_str())
+}
