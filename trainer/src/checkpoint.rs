@@ -1,87 +1,141 @@
-//! Files written so that nothing already saved is lost: a temporary file flushed to disk, then a
-//! rename, then the folder flushed.
+//! `checkpoint.json` and the files it names: where a run stands, so that it can be resumed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::tensor::Bytes;
+use model_zoo::ZooModel;
+use serde::{Deserialize, Serialize};
 
-/// Why a file could not be written.
-#[derive(Debug)]
-pub struct WriteError {
-    /// The file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub problem: String,
+use crate::atomic_file::{WriteError, save_module, write_atomically, writing};
+use crate::error::TrainError;
+use crate::manifest::{self, FileDigest};
+use crate::metrics::{EpochMetrics, EpochTally};
+use crate::precision::LossScale;
+use crate::schedule::ScheduleState;
+
+/// `checkpoint.json`: where a run stands, naming the weight and optimiser files written with it.
+/// It is renamed into place after those files, so it never names a half-written file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Epoch in progress (0-based).
+    pub(crate) epoch: usize,
+    /// Steps of that epoch already taken.
+    pub(crate) step: usize,
+    /// Model weights (burnpack, with parameter ids), relative to the run folder.
+    pub(crate) model: String,
+    /// Optimiser state (burnpack), relative to the run folder.
+    pub(crate) optimizer: String,
+    /// Learning-rate schedule state.
+    pub(crate) schedule: ScheduleState,
+    /// Best validation (or training) accuracy so far, which `best.bpk` holds.
+    pub(crate) best: Option<f64>,
+    /// Rows of `metrics.csv` so far.
+    pub(crate) metrics: Vec<EpochMetrics>,
+    /// Running sums of the epoch in progress.
+    pub(crate) tally: EpochTally,
+    /// fp16: the dynamic loss scale.
+    #[serde(default)]
+    pub(crate) loss_scale: Option<LossScale>,
+    /// The digests of `model` and `optimizer`, checked before they are loaded (absent in
+    /// checkpoints written before they were recorded).
+    #[serde(default)]
+    pub(crate) digests: Option<[FileDigest; 2]>,
+    /// The training set the run started on (`setup::training_data`; absent in checkpoints
+    /// written before it was recorded).
+    #[serde(default)]
+    pub(crate) training_data: Option<String>,
 }
 
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot write {}: {}", self.path.display(), self.problem)
+const CHECKPOINT: &str = "checkpoint.json";
+
+impl Checkpoint {
+    pub(crate) fn save(
+        &mut self,
+        out: &Path,
+        model: &ZooModel,
+        optim: &ModuleOptimizer,
+    ) -> Result<(), TrainError> {
+        let _writing = writing();
+        let stem = format!("checkpoint-e{}-s{}", self.epoch, self.step);
+        self.model = format!("{stem}.bpk");
+        self.optimizer = format!("{stem}.optim.bpk");
+        save_module(model.clone(), &out.join(&self.model))?;
+        let optim_path = out.join(&self.optimizer);
+        let bytes = optim.to_record().into_bytes().map_err(|e| WriteError {
+            path: optim_path.clone(),
+            problem: format!("{e:?}"),
+        })?;
+        write_atomically(&optim_path, &bytes)?;
+        self.digests = Some([
+            manifest::digest(&out.join(&self.model))?,
+            manifest::digest(&optim_path)?,
+        ]);
+        let previous = Self::read(out).ok();
+        let json = serde_json::to_vec_pretty(&*self).expect("the checkpoint serialises");
+        write_atomically(&out.join(CHECKPOINT), &json)?;
+        let mut removed = Vec::new();
+        if let Some(previous) = previous.filter(|p| p.model != self.model) {
+            let _ = std::fs::remove_file(out.join(&previous.model));
+            let _ = std::fs::remove_file(out.join(&previous.optimizer));
+            removed = vec![previous.model, previous.optimizer];
+        }
+        let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
+        manifest::record(out, &[&self.model, &self.optimizer, CHECKPOINT], &removed)
     }
-}
 
-impl std::error::Error for WriteError {}
-
-fn temporary(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Moves a written temporary file to `path` so that it survives a power loss too: the file's
-/// data reaches the disk before the rename, and the folder's entry after it.
-fn rename_into_place(temporary: &Path, path: &Path) -> Result<(), WriteError> {
-    let failed = |path: &Path, what: &str, e: std::io::Error| WriteError {
-        path: path.to_path_buf(),
-        problem: format!("{what}: {e}"),
-    };
-    std::fs::File::open(temporary)
-        .and_then(|file| file.sync_all())
-        .map_err(|e| failed(temporary, "flush to disk", e))?;
-    std::fs::rename(temporary, path)
-        .map_err(|e| failed(path, &format!("rename from {}", temporary.display()), e))?;
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(folder)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| failed(folder, "flush the folder to disk", e))
-}
-
-/// Writes `bytes` to `path` through a temporary file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let temporary = temporary(path);
-    std::fs::write(&temporary, bytes).map_err(|e| WriteError {
-        path: temporary.clone(),
-        problem: e.to_string(),
-    })?;
-    rename_into_place(&temporary, path)
-}
-
-/// Reads a raw little-endian `f32` file that must hold exactly `values` numbers.
-pub(crate) fn read_f32s(path: &Path, values: usize) -> Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() != values * 4 {
-        return Err(format!(
-            "{}: {} bytes, expected {} ({values} f32 values)",
-            path.display(),
-            bytes.len(),
-            values * 4
-        ));
+    /// Reads the run's `checkpoint.json`; the files it names must lie in the run folder itself.
+    pub fn read(out: &Path) -> Result<Self, TrainError> {
+        let path = out.join(CHECKPOINT);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: nothing to resume ({e}); a run writes it after its first epoch or when stopped",
+                path.display()
+            ))
+        })?;
+        let checkpoint: Self = serde_json::from_str(&text).map_err(|e| {
+            TrainError::Config(format!("{}: not a checkpoint: {e}", path.display()))
+        })?;
+        // A name such as `../x` would make resuming read, and the next checkpoint remove, a file
+        // outside the run.
+        for name in [&checkpoint.model, &checkpoint.optimizer] {
+            if !manifest::is_plain_file_name(name) {
+                return Err(TrainError::Config(format!(
+                    "{}: names the file {name:?}, which is not a file in the run folder",
+                    path.display()
+                )));
+            }
+        }
+        Ok(checkpoint)
     }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
 
-/// Saves `module`'s weights as burnpack at `path` through a temporary file.
-pub fn save_module<M: Module>(module: M, path: &Path) -> Result<(), WriteError> {
-    let temporary = temporary(path);
-    module.save_file(&temporary).map_err(|e| WriteError {
-        path: temporary.clone(),
-        problem: format!("{e:?}"),
-    })?;
-    rename_into_place(&temporary, path)
+    /// The saved model, then the optimiser `build` makes for it (its parameter groups name the
+    /// loaded parameters) with the saved state.
+    pub(crate) fn restore(
+        &self,
+        out: &Path,
+        model: ZooModel,
+        build: impl FnOnce(&ZooModel) -> ModuleOptimizer,
+    ) -> Result<(ZooModel, ModuleOptimizer), TrainError> {
+        let model_path = out.join(&self.model);
+        let optim_path = out.join(&self.optimizer);
+        if let Some([model_digest, optim_digest]) = &self.digests {
+            manifest::verify_against(&model_path, model_digest, CHECKPOINT)?;
+            manifest::verify_against(&optim_path, optim_digest, CHECKPOINT)?;
+        }
+        let model = model.try_load_file(&model_path).map_err(|e| {
+            TrainError::Config(format!("{}: cannot load: {e:?}", model_path.display()))
+        })?;
+        let optim = build(&model);
+        let bytes = std::fs::read(&optim_path)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", optim_path.display())))?;
+        let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+            TrainError::Config(format!(
+                "{}: not an optimiser state: {e:?}",
+                optim_path.display()
+            ))
+        })?;
+        Ok((model, optim.load_record(record)))
+    }
 }

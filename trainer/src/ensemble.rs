@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model_zoo::{Classifier, ZooModel};
 use serde::Serialize;
 
+use crate::error::TrainError;
 use crate::eval::{EvalSplit, LoadedRun, load_run};
-use crate::train::TrainError;
 
 /// What the members' outputs are averaged as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,8 +13,10 @@ use data::{Compose, DataLoader, Preset, Rng, Transform};
 use model_zoo::{Classifier, Preprocessing, ZooModel};
 use serde::Serialize;
 
-use crate::checkpoint::{WriteError, write_atomically};
-use crate::train::{Setup, TrainConfig, TrainError, setup};
+use crate::atomic_file::{WriteError, write_atomically};
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+use crate::setup::{Setup, setup};
 
 /// Which split to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +44,6 @@ pub struct EvalReport {
     pub per_class: Vec<f64>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
-}
-
-/// Reads the `config.json` a training run saved in `run`.
-pub fn load_config(run: &Path) -> Result<TrainConfig, TrainError> {
-    let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        TrainError::Config(format!(
-            "{}: {e} (is {} a run folder?)",
-            path.display(),
-            run.display()
-        ))
-    })?;
-    serde_json::from_str(&text)
-        .map_err(|e| TrainError::Config(format!("{}: not a run's config: {e}", path.display())))
 }
 
 /// A trained run rebuilt from its folder: its evaluation data and the model with its weights.
@@ -88,7 +76,7 @@ impl LoadedRun {
 
 pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, TrainError> {
     crate::manifest::verify(&run.join("config.json"))?;
-    let config = load_config(run)?;
+    let config = crate::config::load(run)?;
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
     crate::manifest::verify(&weights)?;
     let device = config.backend.open()?;

@@ -11,8 +11,9 @@ use data::{Compose, DataError, DataLoader, Dataset, Image, LoaderConfig, Sample}
 use model_zoo::{Classifier, ZooModel};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{read_f32s, write_atomically};
-use crate::train::{TrainConfig, TrainError};
+use crate::atomic_file::{read_f32s, write_atomically};
+use crate::config::TrainConfig;
+use crate::error::TrainError;
 
 /// Backbone activations of a training set, one feature map per image.
 #[derive(Debug, Clone)]
@@ -138,8 +139,8 @@ pub fn cached_features(
     eval_transform: Compose,
     preprocessing: &str,
     dir: &Path,
+    device: &Device,
 ) -> Result<(DataLoader, PathBuf, bool), TrainError> {
-    let device = config.backend.open()?;
     let stem = dir.join(cache_key(config, preprocessing)?);
     let (cache, reused) = if stem.with_extension("json").is_file() {
         (read(&stem)?, true)
@@ -149,7 +150,7 @@ pub fn cached_features(
         // they are (not so in NiN, whose head is its last mlpconv).
         let renewed = backbone
             .clone()
-            .with_num_classes(backbone.num_classes(), &device);
+            .with_num_classes(backbone.num_classes(), device);
         let loader = DataLoader::new(
             train.dataset().clone(),
             Arc::new(eval_transform),
@@ -163,7 +164,7 @@ pub fn cached_features(
         for batch in loader.epoch(0) {
             let batch = batch?;
             let batch_labels = batch.labels.clone();
-            let images = batch.to_device(&device).images;
+            let images = batch.to_device(device).images;
             let features = backbone.forward_features(images.clone());
             if labels.is_empty() {
                 let same = features

@@ -10,7 +10,7 @@ use data::datasets::fetch::{RemoteFile, digest_matches, download_within, sha256_
 use model_zoo::Preprocessing;
 use model_zoo::pretrained::{self, PublishedWeights, ShippedWeights};
 
-use crate::train::TrainError;
+use crate::error::TrainError;
 
 /// The environment variable that moves the cache (like `TORCH_HOME`).
 pub const CACHE_ENV: &str = "CNN_ZOO_CACHE";
@@ -142,7 +142,7 @@ pub fn unpack_into(weights: &ShippedWeights, dir: &Path) -> Result<PathBuf, Trai
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| TrainError::Config(format!("{}: {e}", dir.display())))?;
-    crate::checkpoint::write_atomically(&path, weights.bytes)?;
+    crate::atomic_file::write_atomically(&path, weights.bytes)?;
     Ok(path)
 }
 

@@ -4,19 +4,25 @@
 //! reports on it. `xtask` is a thin command line over this crate.
 
 pub mod allocator;
+pub mod atomic_file;
 pub mod checkpoint;
+pub mod config;
 pub mod device;
 pub mod ensemble;
+pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod features;
 pub mod hub;
 pub mod manifest;
+pub mod metrics;
+mod optimizer;
 pub mod parity;
 pub mod plot;
 pub mod precision;
 pub mod run_folder;
 pub mod schedule;
+pub mod setup;
 pub mod sgd;
 pub mod summary;
 pub mod train;

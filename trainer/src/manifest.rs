@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomically;
-use crate::train::TrainError;
+use crate::atomic_file::write_atomically;
+use crate::error::TrainError;
 
 /// The manifest's file name in a run folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -46,9 +46,26 @@ fn read(out: &Path) -> Result<Option<Manifest>, TrainError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(TrainError::Config(format!("{}: {e}", path.display()))),
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| TrainError::Config(format!("{}: not a manifest: {e}", path.display())))
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Config(format!("{}: not a manifest: {e}", path.display())))?;
+    if let Some(name) = manifest.files.keys().find(|name| !is_plain_file_name(name)) {
+        return Err(TrainError::Config(format!(
+            "{}: lists {name:?}, which is not a file in the run folder",
+            path.display()
+        )));
+    }
+    Ok(Some(manifest))
+}
+
+/// Whether `name` names a file inside a run folder itself: one plain component, so that no
+/// manifest or checkpoint can make a check read (or a new checkpoint remove) a file elsewhere,
+/// such as `../x` or `/dev/zero`.
+pub(crate) fn is_plain_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
 }
 
 /// Records the files `written` (names in `out`) as they are now, and forgets `removed`.

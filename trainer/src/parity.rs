@@ -10,8 +10,8 @@ use model_zoo::{Classifier, ModelOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
-use crate::checkpoint::read_f32s;
-use crate::train::TrainError;
+use crate::atomic_file::read_f32s;
+use crate::error::TrainError;
 
 /// One array `parity.py` wrote.
 #[derive(Debug, Clone, Deserialize)]

@@ -7,8 +7,8 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::checkpoint::{WriteError, write_atomically};
-use crate::train::EpochMetrics;
+use crate::atomic_file::{WriteError, write_atomically};
+use crate::metrics::EpochMetrics;
 
 /// DejaVu Sans (free licence, `assets/DejaVuSans-LICENSE.txt`), so text renders the same on
 /// every machine without system fonts.

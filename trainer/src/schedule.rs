@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The learning-rate schedule over epochs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Schedule {
     /// The same rate throughout.
     Constant,
@@ -17,6 +17,7 @@ pub enum Schedule {
     Plateau,
     /// × `lr_gamma` at each of `lr_milestones`, counted in iterations: He et al. 2016's CIFAR
     /// recipe (÷10 at 32k and 48k iterations).
+    #[value(name = "multistep")]
     MultiStep,
 }
 

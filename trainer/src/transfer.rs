@@ -11,7 +11,7 @@ use burn::prelude::*;
 use model_zoo::{Classifier, ModelInfo, ModelOptions, ZooModel};
 use serde::{Deserialize, Serialize};
 
-use crate::train::TrainError;
+use crate::error::TrainError;
 
 /// Which parameters training leaves alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

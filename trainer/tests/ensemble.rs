@@ -15,12 +15,13 @@ use burn::tensor::activation::softmax;
 use data::transforms::Views;
 use data::{Rng, Transform};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
+use trainer::config::{Progress, TrainConfig, TrainControl};
 use trainer::ensemble::{
     Averaging, EnsembleConfig, accuracy, ensemble_outputs, evaluate_ensemble, forward_views,
 };
 use trainer::eval::{EvalSplit, evaluate_run};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
-use trainer::train::{Progress, TrainConfig, TrainControl, train};
+use trainer::train::train;
 
 /// LeNet-5 on 2,500 embedded digits (2,000 to train on), 3 epochs.
 fn small_run(seed: u64, out: PathBuf) -> TrainConfig {

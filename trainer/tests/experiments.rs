@@ -9,10 +9,10 @@ use common::{one_run_at_a_time, run_dir};
 use burn::prelude::*;
 use model_zoo::{ModelOptions, ZooModel};
 use trainer::BackendKind;
+use trainer::config::{Progress, TrainConfig, TrainControl};
 use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::experiment::transfer::{self, Regime, TransferExperiment};
-use trainer::train::{Progress, TrainConfig, TrainControl};
 
 #[test]
 fn the_bottleneck_costs_a_tenth() {

@@ -4,16 +4,16 @@
 
 mod common;
 
-use common::{digit_image, one_run_at_a_time, run_dir};
+use common::{digit_folder, digit_image, one_run_at_a_time, run_dir, weights};
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::prelude::*;
 use data::Dataset;
 use data::datasets::embedded::mnist_subset;
 use data::datasets::idx::Split;
+use trainer::config::{Progress, Schedule, TrainConfig, TrainControl};
+use trainer::error::TrainError;
 use trainer::eval::{EvalSplit, evaluate_run, predict_images};
-use trainer::train::{Progress, Schedule, TrainConfig, TrainControl, TrainError, resume, train};
+use trainer::train::{resume, train};
 
 fn small_run(name: &str) -> TrainConfig {
     TrainConfig {
@@ -167,28 +167,6 @@ fn bad_settings_are_clear_errors() {
     );
 }
 
-/// Every float parameter of a module, in visiting order.
-#[derive(Default)]
-struct Weights(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Weights {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-    }
-}
-
-fn weights(run: &Path) -> Vec<Vec<f32>> {
-    let device = Device::flex();
-    let model = model_zoo::create("lenet5", &model_zoo::ModelOptions::new(), &device)
-        .unwrap()
-        .try_load_file(run.join("last.bpk"))
-        .unwrap();
-    let mut visitor = Weights::default();
-    model.visit(&mut visitor);
-    visitor.0
-}
-
 #[test]
 fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
     let _turn = one_run_at_a_time();
@@ -230,23 +208,6 @@ fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
     assert!(finished.test.is_some());
     let error = resume(&run_dir("never-started"), &TrainControl::default()).unwrap_err();
     assert!(error.to_string().contains("nothing to resume"), "{error}");
-}
-
-/// Writes the first `count` embedded digits of `split` as `side`×`side` PNGs into
-/// `root/<label>/`.
-fn digit_folder(root: &Path, split: Split, count: usize, side: u32) {
-    let digits = mnist_subset(split);
-    for index in 0..count {
-        let digit = image::imageops::resize(
-            &digit_image(split, index),
-            side,
-            side,
-            image::imageops::Triangle,
-        );
-        let class = root.join(digits.label(index).to_string());
-        std::fs::create_dir_all(&class).unwrap();
-        digit.save(class.join(format!("{index}.png"))).unwrap();
-    }
 }
 
 /// The defaults a run chose, as its config.json records them.

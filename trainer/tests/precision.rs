@@ -13,8 +13,9 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 use model_zoo::{Classifier, ModelOptions, ZooModel};
+use trainer::config::{Progress, TrainConfig, TrainControl};
 use trainer::precision::{LossScale, Precision, gradients};
-use trainer::train::{Progress, TrainConfig, TrainControl, resume, train};
+use trainer::train::{resume, train};
 
 /// Every parameter's gradient (as f32 values, with its type), in visiting order.
 struct Grads<'a> {

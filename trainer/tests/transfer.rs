@@ -9,8 +9,9 @@ use common::{one_run_at_a_time, run_dir};
 use burn::prelude::*;
 use model_zoo::models::cifar_resnet::CifarResNet;
 use model_zoo::{Classifier, ModelOptions, ZooModel};
-use trainer::checkpoint::save_module;
-use trainer::train::{Progress, TrainConfig, TrainControl, train};
+use trainer::atomic_file::save_module;
+use trainer::config::{Progress, TrainConfig, TrainControl};
+use trainer::train::train;
 use trainer::transfer::FreezePolicy;
 
 fn options() -> ModelOptions {

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use trainer::BackendKind;
+use trainer::config::{TrainConfig, TrainControl};
 use trainer::experiment::bottleneck::{self, BottleneckExperiment};
 use trainer::experiment::depth::{self, DepthExperiment};
 use trainer::experiment::ensemble::{self, EnsembleExperiment};
 use trainer::experiment::identity::{self, IdentityExperiment};
 use trainer::experiment::transfer::{self, TransferExperiment};
-use trainer::train::{TrainConfig, TrainControl};
 use trainer::transfer::FreezePolicy;
 
 use crate::train::{TrainOptions, interrupt_on_ctrl_c};
@@ -179,7 +179,7 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
             let mut base = args.options.config("cifar-resnet20", out.clone());
             base.batch_size = 128;
             base.validation = Some(0);
-            let steps = trainer::train::steps_per_epoch(&base)?;
+            let steps = trainer::setup::steps_per_epoch(&base)?;
             let experiment = DepthExperiment::new(base, args.budget, steps, out.clone());
             match depth::run(&experiment, &control)? {
                 Some(report) => {

@@ -14,9 +14,9 @@ use model_zoo::summary::layer_costs;
 use serde::Serialize;
 
 use crate::BackendKind;
+use crate::error::TrainError;
 use crate::experiment::{start, write_results};
 use crate::plot::{Bar, write_bars};
-use crate::train::TrainError;
 
 /// What to time.
 #[derive(Debug, Clone, Serialize)]

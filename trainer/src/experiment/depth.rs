@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::{OptimizerKind, Schedule, TrainConfig, TrainControl};
+use crate::error::TrainError;
 use crate::experiment::{start, train_once, write_results};
+use crate::metrics::{EpochMetrics, read_metrics};
 use crate::plot::{Line, write_lines};
-use crate::train::{
-    EpochMetrics, OptimizerKind, Schedule, TrainConfig, TrainControl, TrainError, read_metrics,
-};
 
 /// The paper's schedule, in iterations (§4.2).
 const PAPER_ITERATIONS: usize = 64_000;

@@ -10,13 +10,14 @@ use std::time::Instant;
 use data::transforms::Views;
 use serde::Serialize;
 
+use crate::config::{TrainConfig, TrainControl};
 use crate::ensemble::{
     Averaging, EnsembleConfig, EnsembleCost, EnsembleOutputs, Member, accuracy, ensemble_outputs,
 };
+use crate::error::TrainError;
 use crate::eval::EvalSplit;
 use crate::experiment::{start, train_once, write_results};
 use crate::plot::{Line, write_lines};
-use crate::train::{TrainConfig, TrainControl, TrainError};
 
 /// What the experiment trains and how it evaluates.
 #[derive(Debug, Clone, Serialize)]
@@ -185,7 +186,7 @@ pub fn run(
         views: Views::TenCrop,
         averaging: Averaging::Probabilities,
         split: EvalSplit::Test,
-        progress: experiment.base.progress == crate::train::Progress::Bar,
+        progress: experiment.base.progress == crate::config::Progress::Bar,
         ..EnsembleConfig::new(&[])
     })?;
     let report = EnsembleExperimentReport {

@@ -10,10 +10,12 @@ use model_zoo::ZooModel;
 use model_zoo::models::cifar_resnet::AppendedBlock;
 use serde::Serialize;
 
+use crate::config::{TrainConfig, TrainControl};
+use crate::error::TrainError;
 use crate::eval::{EvalSplit, load_run};
 use crate::experiment::{start, train_once, write_results};
+use crate::metrics::evaluate;
 use crate::plot::{Bar, write_bars};
-use crate::train::{TrainConfig, TrainControl, TrainError, evaluate};
 
 /// What the experiment starts from and appends.
 #[derive(Debug, Clone, Serialize)]

@@ -11,8 +11,10 @@ pub mod transfer;
 
 use std::path::Path;
 
-use crate::checkpoint::write_atomically;
-use crate::train::{TrainConfig, TrainControl, TrainError, resume, train};
+use crate::atomic_file::write_atomically;
+use crate::config::{TrainConfig, TrainControl};
+use crate::error::TrainError;
+use crate::train::{resume, train};
 
 /// Whether the run of `config` finished: its `metrics.csv` has the last epoch's test row.
 fn finished(config: &TrainConfig) -> bool {
@@ -51,7 +53,7 @@ fn with_chosen_defaults(config: &TrainConfig, saved: &TrainConfig) -> TrainConfi
 /// (resumed). A folder trained with other settings is an error, never silently reused. Returns
 /// whether the run finished (false when it was interrupted or stopped with a checkpoint).
 pub(crate) fn train_once(config: &TrainConfig, control: &TrainControl) -> Result<bool, TrainError> {
-    let saved = crate::eval::load_config(&config.out).ok();
+    let saved = crate::config::load(&config.out).ok();
     if let Some(saved) = &saved
         && learning_settings(saved) != learning_settings(&with_chosen_defaults(config, saved))
     {

@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::{TrainConfig, TrainControl};
+use crate::error::TrainError;
 use crate::experiment::{start, train_once, write_results};
+use crate::metrics::read_metrics;
 use crate::plot::{Line, write_lines};
-use crate::train::{TrainConfig, TrainControl, TrainError, read_metrics};
 use crate::transfer::FreezePolicy;
 
 /// What the experiment trains.

@@ -1,0 +1,285 @@
+//! What a run is: `TrainConfig` (saved as `config.json`, everything needed to rerun it), its
+//! checks, and what a caller can do to a run while it trains.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::BackendKind;
+use crate::error::TrainError;
+use crate::precision::{LossScale, Precision};
+pub use crate::schedule::Schedule;
+use crate::schedule::ScheduleConfig;
+use crate::transfer::FreezePolicy;
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+pub enum OptimizerKind {
+    /// SGD with momentum, PyTorch's semantics (no dampening).
+    Sgd,
+    /// Adam (ε = 1e-8), weight decay added to the gradient (L2).
+    Adam,
+    /// AdamW (ε = 1e-8), weight decay decoupled from the gradient (Loshchilov & Hutter 2019).
+    #[value(name = "adamw")]
+    AdamW,
+}
+
+/// How a run reports while it trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Progress {
+    /// A progress bar per epoch and a summary line per epoch, on stderr.
+    Bar,
+    /// Only the summary lines.
+    Quiet,
+    /// Only one JSON object per epoch and split on stdout (the rows of `metrics.csv`).
+    JsonLines,
+}
+
+/// Everything needed to rerun a training run; saved as `config.json` beside its weights. Each
+/// field is also the command line's option of the same name (`cargo xtask train --help`), with
+/// its default here: a new option is one field.
+#[derive(Debug, Clone, Serialize, Deserialize, Args)]
+pub struct TrainConfig {
+    /// Registry name of the model.
+    #[arg(skip)]
+    pub model: String,
+    /// Backend: flex, ndarray, wgpu (vulkan and cuda when built with `--features vulkan` /
+    /// `cuda`).
+    #[arg(long, default_value = "flex")]
+    pub backend: BackendKind,
+    /// `embedded` (built in), `mnist`, `cifar10`, or an image folder.
+    #[arg(long, default_value = "embedded")]
+    pub dataset: String,
+    /// Folder with the downloaded files of `mnist` and `cifar10`.
+    #[arg(long, default_value = "datasets")]
+    pub data_dir: PathBuf,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// SGD momentum (PyTorch's semantics: no dampening).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay; by default only on weights of rank ≥ 2 (convolutions, linear layers).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Also decay biases and BatchNorm's scale and shift.
+    #[arg(long)]
+    pub decay_norm_and_bias: bool,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
+    pub schedule: Schedule,
+    /// Step schedule: epochs between cuts.
+    #[arg(long, default_value_t = 30)]
+    pub lr_step_epochs: usize,
+    /// Step and plateau schedules: the factor of each cut.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr_gamma: f64,
+    /// Plateau schedule: epochs without a better validation accuracy before a cut.
+    #[arg(long, default_value_t = 3)]
+    pub plateau_patience: usize,
+    /// Multi-step schedule: the iterations of each cut, comma-separated (e.g. 32000,48000).
+    #[serde(default)]
+    #[arg(long, value_delimiter = ',')]
+    pub lr_milestones: Vec<usize>,
+    /// Epochs of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: usize,
+    /// Label smoothing of the cross-entropy (Szegedy et al. 2016), 0 for none.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// Augmentation preset: none, mnist, cifar, small, imagenet, alexnet (default: the
+    /// dataset's; for an image folder `small` up to 64-pixel images, `imagenet` above,
+    /// `data::Preset::for_image_side`).
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// Data-loading threads (default: the cores).
+    #[arg(long, default_value_t = default_workers())]
+    pub workers: usize,
+    /// Seed of the model's initialisation, the split, the shuffle and the augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Side of the square input (default: 32 for MNIST and CIFAR, the images' own for a folder
+    /// of small images, the model's otherwise).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// The task's classes from the dataset's: `cat,dog,neither=*` keeps cat and dog and merges
+    /// every other class into neither; `a=x+y` merges x and y; classes not named are dropped
+    /// (for training and test alike; `data::datasets::classes::ClassGroups`).
+    #[serde(default)]
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// Draw this many training images of each class (by seed) before the validation split.
+    #[serde(default)]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Draw this many test images of each class (by seed), e.g. a balanced test set after
+    /// merging classes.
+    #[serde(default)]
+    #[arg(long)]
+    pub test_per_class: Option<usize>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Training images held back for validation (default: 10 %, at most 5,000,
+    /// `data::datasets::default_validation`).
+    #[arg(long)]
+    pub validation: Option<usize>,
+    /// Also evaluate on the test split after every epoch (for curves like He et al.'s figure
+    /// 6); the last of those rows is the run's test result.
+    #[serde(default)]
+    #[arg(long)]
+    pub test_each_epoch: bool,
+    /// Start from these weights (torchvision .pth/.safetensors, a zoo .bpk, or published
+    /// weights by name: `tv:resnet50`, see `cargo xtask weights list`); the head is replaced
+    /// when the dataset has another number of classes.
+    #[serde(default)]
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// What training leaves alone: none, all-but-head, until:<module> (e.g. until:layer3).
+    #[serde(default = "no_freezing")]
+    #[arg(long, default_value = "none")]
+    pub freeze: FreezePolicy,
+    /// The backbone's learning rate as a multiple of the head's (the head: what
+    /// `with_num_classes` replaces).
+    #[serde(default = "same_rate")]
+    #[arg(long, default_value_t = 1.0)]
+    pub backbone_lr_mult: f64,
+    /// With --freeze all-but-head: compute the backbone's activations of the training images
+    /// once (without augmentation), keep them in `<out>/../feature-cache/`, and train the head
+    /// on them.
+    #[serde(default)]
+    #[arg(long)]
+    pub cache_features: bool,
+    /// Float type of the forward and backward passes: fp32, bf16 or fp16 (mixed precision:
+    /// weights, optimiser state, batch-norm statistics and the loss stay f32).
+    #[serde(default)]
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+    /// fp16: starting value of the dynamic loss scale (PyTorch's GradScaler default, 2^16).
+    #[serde(default = "default_loss_scale")]
+    #[arg(long = "loss-scale", default_value_t = LossScale::DEFAULT_INITIAL)]
+    pub initial_loss_scale: f32,
+    /// Output folder.
+    #[arg(skip)]
+    pub out: PathBuf,
+    /// How the run reports.
+    #[arg(skip = Progress::Bar)]
+    pub progress: Progress,
+}
+
+/// The command-line defaults, as a parser with nothing but `TrainConfig`'s options sees them.
+#[derive(Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: TrainConfig,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl TrainConfig {
+    /// The command line's defaults for `model` (on the embedded MNIST subset), writing into
+    /// `runs/<model>`.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            out: PathBuf::from("runs").join(model),
+            ..Defaults::parse_from(["defaults"]).config
+        }
+    }
+
+    pub(crate) fn schedule(&self) -> ScheduleConfig {
+        ScheduleConfig {
+            kind: self.schedule,
+            lr: self.lr,
+            epochs: self.epochs,
+            step_epochs: self.lr_step_epochs,
+            gamma: self.lr_gamma,
+            patience: self.plateau_patience,
+            warmup_epochs: self.warmup_epochs,
+            milestones: self.lr_milestones.clone(),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), TrainError> {
+        let problem = if self.epochs == 0 || self.batch_size == 0 {
+            "--epochs and --batch-size must be positive"
+        } else if !(0.0..1.0).contains(&self.label_smoothing) {
+            "--label-smoothing must be in [0, 1)"
+        } else if !(self.lr.is_finite() && self.lr > 0.0) {
+            "--lr must be a positive number"
+        } else if self.weight_decay < 0.0 {
+            "--weight-decay must not be negative"
+        } else if !(self.backbone_lr_mult.is_finite() && self.backbone_lr_mult >= 0.0) {
+            "--backbone-lr-mult must be a number ≥ 0"
+        } else if self.cache_features && self.freeze != FreezePolicy::AllButHead {
+            "--cache-features caches a frozen backbone: it needs --freeze all-but-head"
+        } else if self.cache_features && self.weights.is_none() {
+            "--cache-features needs the pretrained --weights whose activations it caches"
+        } else if !(self.initial_loss_scale.is_finite() && self.initial_loss_scale >= 1.0) {
+            "--loss-scale must be a number ≥ 1"
+        } else if self.schedule == Schedule::MultiStep && self.lr_milestones.is_empty() {
+            "--schedule multistep needs --lr-milestones (iterations, e.g. 32000,48000)"
+        } else {
+            return Ok(());
+        };
+        Err(TrainError::Config(problem.into()))
+    }
+}
+
+fn no_freezing() -> FreezePolicy {
+    FreezePolicy::None
+}
+
+fn same_rate() -> f64 {
+    1.0
+}
+
+fn default_loss_scale() -> f32 {
+    LossScale::DEFAULT_INITIAL
+}
+
+/// What the caller can do to a run while it trains: stop it with a checkpoint, or continue one.
+#[derive(Debug, Clone, Default)]
+pub struct TrainControl {
+    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
+    pub interrupt: Arc<AtomicBool>,
+    /// Stop with a checkpoint after this many optimiser steps in this invocation.
+    pub stop_after_steps: Option<usize>,
+    /// Start a new run even where `out` holds one, removing that run's files first.
+    pub overwrite: bool,
+}
+
+/// Reads the `config.json` a training run saved in `run`, checked as a new run's would be.
+pub fn load(run: &Path) -> Result<TrainConfig, TrainError> {
+    let path = run.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        TrainError::Config(format!(
+            "{}: {e} (is {} a run folder?)",
+            path.display(),
+            run.display()
+        ))
+    })?;
+    let config: TrainConfig = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Config(format!("{}: not a run's config: {e}", path.display())))?;
+    config
+        .check()
+        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+    Ok(config)
+}
