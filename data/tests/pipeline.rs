@@ -306,3 +306,52 @@ fn a_panicking_transform_ends_the_epoch_with_an_error_not_a_hang() {
         "the epoch ends at the error"
     );
 }
+
+#[test]
+fn an_image_file_that_disappears_while_an_epoch_runs_ends_it_with_an_error_naming_it() {
+    let root = std::env::temp_dir().join(format!("vanishing-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let digits = mnist_subset(Split::Test);
+    for index in 0..40 {
+        let class = root.join(digits.label(index).to_string());
+        std::fs::create_dir_all(&class).unwrap();
+        let pixels: Vec<u8> = digits
+            .get(index)
+            .unwrap()
+            .image
+            .data
+            .iter()
+            .map(|v| (v * 255.0) as u8)
+            .collect();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(class.join(format!("{index:02}.png")))
+            .unwrap();
+    }
+    let folder = Arc::new(data::datasets::image_folder::ImageFolder::open(&root, 1).unwrap());
+    // In order, one batch in flight: the last batch is read after the first is taken.
+    let config = LoaderConfig {
+        workers: 1,
+        prefetch: 1,
+        shuffle: false,
+        ..LoaderConfig::new(8)
+    };
+    let loader = DataLoader::new(folder.clone(), Arc::new(data::Compose::identity()), config);
+    let last = folder.path(folder.len() - 1).to_path_buf();
+    let mut epoch = loader.epoch(0);
+    epoch.next().unwrap().unwrap();
+    std::fs::remove_file(&last).unwrap();
+    let outcome: Vec<Result<usize, String>> = epoch
+        .map(|batch| batch.map(|b| b.labels.len()).map_err(|e| e.to_string()))
+        .collect();
+    let error = outcome
+        .iter()
+        .find_map(|batch| batch.as_ref().err())
+        .expect("the missing file became an error");
+    assert!(error.contains(&*last.to_string_lossy()), "{error}");
+    assert!(
+        outcome.last().unwrap().is_err(),
+        "the epoch ends at the error"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -212,14 +212,20 @@ pub fn fetch(dataset: &str, dir: &Path) -> Result<PathBuf, DataError> {
     for remote in files {
         let path = download(remote, dir, hint)?;
         if remote.file_name.ends_with(".tar.gz") {
-            let file = File::open(&path).map_err(|e| DataError::io(&path, "cannot open", e))?;
-            tar::Archive::new(flate2::read::GzDecoder::new(file))
-                .unpack(dir)
-                .map_err(|e| DataError::new(&path, format!("cannot extract: {e}")))?;
+            unpack(&path, dir)?;
         }
     }
     Ok(match dataset {
         "cifar10" => dir.join("cifar-10-batches-bin"),
         _ => dir.to_path_buf(),
     })
+}
+
+/// Extracts the gzip-compressed tar archive `archive` into `dir`. Entries that would land
+/// outside `dir` (absolute paths, `..`) are refused by the `tar` crate's `unpack`.
+pub fn unpack(archive: &Path, dir: &Path) -> Result<(), DataError> {
+    let file = File::open(archive).map_err(|e| DataError::io(archive, "cannot open", e))?;
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(dir)
+        .map_err(|e| DataError::new(archive, format!("cannot extract: {e}")))
 }
