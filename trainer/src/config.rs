@@ -62,6 +62,12 @@ pub struct TrainConfig {
     /// Mini-batch size.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Gradient accumulation: one optimiser step per N batches, each counting 1/N, as one batch
+    /// of N × --batch-size would (without batch norm, exactly); the schedule counts those
+    /// steps.
+    #[serde(default = "one")]
+    #[arg(long, default_value_t = 1)]
+    pub accumulate: usize,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     pub optimizer: OptimizerKind,
@@ -218,8 +224,8 @@ impl TrainConfig {
     }
 
     pub(crate) fn check(&self) -> Result<(), TrainError> {
-        let problem = if self.epochs == 0 || self.batch_size == 0 {
-            "--epochs and --batch-size must be positive"
+        let problem = if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
+            "--epochs, --batch-size and --accumulate must be positive"
         } else if !(0.0..1.0).contains(&self.label_smoothing) {
             "--label-smoothing must be in [0, 1)"
         } else if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -247,6 +253,10 @@ fn no_freezing() -> FreezePolicy {
     FreezePolicy::None
 }
 
+fn one() -> usize {
+    1
+}
+
 fn same_rate() -> f64 {
     1.0
 }
@@ -260,7 +270,8 @@ fn default_loss_scale() -> f32 {
 pub struct TrainControl {
     /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
     pub interrupt: Arc<AtomicBool>,
-    /// Stop with a checkpoint after this many optimiser steps in this invocation.
+    /// Stop with a checkpoint after this many batches in this invocation (with gradient
+    /// accumulation, at the end of that batch's group).
     pub stop_after_steps: Option<usize>,
     /// Start a new run even where `out` holds one, removing that run's files first.
     pub overwrite: bool,

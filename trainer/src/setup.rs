@@ -168,9 +168,11 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
     })
 }
 
-/// Optimiser steps in one epoch of `config` (its training images over the batch size).
+/// Optimiser steps in one epoch of `config`: its training images over the batch size, over
+/// `--accumulate`.
 pub fn steps_per_epoch(config: &TrainConfig) -> Result<usize, TrainError> {
-    Ok(setup(config, &config.backend.open()?)?
+    let batches = setup(config, &config.backend.open()?)?
         .train
-        .batches_per_epoch())
+        .batches_per_epoch();
+    Ok(batches.div_ceil(config.accumulate.max(1)))
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::ModuleOptimizer;
+use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::prelude::*;
 use data::DataLoader;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -204,16 +204,26 @@ impl EpochLoop<'_> {
         bar.set_position(state.step as u64);
         let started = Instant::now();
         let mut tally = state.tally;
+        // With --accumulate N, N batches make one optimiser step, and the schedule counts those.
+        let accumulate = config.accumulate.max(1);
+        let optimiser_steps = steps.div_ceil(accumulate);
+        let mut accumulated = GradientsAccumulator::<ZooModel>::new();
+        let mut overflowed = false;
         // The rate of the epoch's last step taken so far (what the epoch's row reports).
         let mut lr = schedule.lr(
             &state.schedule,
             state.epoch,
-            state.step.saturating_sub(1),
-            steps,
+            state.step.saturating_sub(1) / accumulate,
+            optimiser_steps,
         );
         for batch in train.epoch_from(state.epoch, state.step) {
             let step = state.step;
-            lr = schedule.lr(&state.schedule, state.epoch, step, steps);
+            lr = schedule.lr(
+                &state.schedule,
+                state.epoch,
+                step / accumulate,
+                optimiser_steps,
+            );
             autodiff.seed(step_seed(config.seed, state.epoch, step));
             let batch = batch?.to_device(autodiff);
             let n = batch.labels.dims()[0];
@@ -243,8 +253,16 @@ impl EpochLoop<'_> {
                 });
             }
             let (c1, c5) = correct(&logits, &batch.labels, 5);
-            if let Some(grads) = gradients(loss, &model, state.loss_scale.as_mut()) {
-                model = optim.step(lr, model, grads);
+            // Each of N accumulated batches counts 1/N, so N batches of B step as one of N·B.
+            let loss = if accumulate > 1 {
+                loss.div_scalar(accumulate as f32)
+            } else {
+                loss
+            };
+            match gradients(loss, &model, state.loss_scale.as_mut()) {
+                Some(grads) if accumulate == 1 => model = optim.step(lr, model, grads),
+                Some(grads) => accumulated.accumulate(&model, grads),
+                None => overflowed = true,
             }
             tally.seen += n;
             tally.top1 += c1;
@@ -252,6 +270,17 @@ impl EpochLoop<'_> {
             tally.loss_sum += f64::from(loss_value) * n as f64;
             state.step += 1;
             *steps_taken += 1;
+            let boundary = state.step % accumulate == 0 || state.step == steps;
+            if boundary {
+                // fp16: a group with a batch whose gradients overflowed is skipped whole.
+                let skip = std::mem::take(&mut overflowed);
+                if accumulate > 1 {
+                    let grads = accumulated.grads();
+                    if !skip {
+                        model = optim.step(lr, model, grads);
+                    }
+                }
+            }
             let elapsed = tally.seconds + started.elapsed().as_secs_f64();
             bar.inc(1);
             bar.set_message(format!(
@@ -261,7 +290,9 @@ impl EpochLoop<'_> {
                 tally.seen as f64 / elapsed
             ));
             let interrupted = control.interrupt.load(Ordering::Relaxed);
-            if interrupted || control.stop_after_steps == Some(*steps_taken) {
+            let stop = control.stop_after_steps.is_some_and(|n| *steps_taken >= n);
+            // A checkpoint holds no half-accumulated gradients: stops wait for the group's end.
+            if boundary && (interrupted || stop) {
                 bar.abandon();
                 state.tally = EpochTally {
                     seconds: elapsed,
@@ -541,7 +572,8 @@ fn run(
     let test_row = match last_test {
         Some(row) => row,
         None => {
-            let lr = schedule.lr(&state.schedule, config.epochs, 0, steps);
+            let optimiser_steps = steps.div_ceil(config.accumulate.max(1));
+            let lr = schedule.lr(&state.schedule, config.epochs, 0, optimiser_steps);
             let row = evaluate(&model.valid(), &test, &device, config.epochs, lr, "test")?;
             report(config, &row);
             row

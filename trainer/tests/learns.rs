@@ -406,3 +406,49 @@ fn a_run_that_failed_to_start_does_not_hold_its_folder() {
         .to_string();
     assert!(error.contains("holds a run already"), "{error}");
 }
+
+#[test]
+fn four_accumulated_batches_of_16_step_as_one_batch_of_64() {
+    let _turn = one_run_at_a_time();
+    // 512 training images: 8 batches of 64, or 32 of 16 in 8 groups of 4. LeNet-5 has no batch
+    // norm, and each sample's augmentation depends on the sample, not on its batch.
+    let config = |name: &str, batch_size, accumulate| TrainConfig {
+        epochs: 2,
+        limit: Some(612),
+        validation: Some(100),
+        batch_size,
+        accumulate,
+        ..small_run(name)
+    };
+    let whole = config("accumulate-64x1", 64, 1);
+    train(&whole, &TrainControl::default()).unwrap();
+    let accumulated = config("accumulate-16x4", 16, 4);
+    // A stop asked for mid-group waits for the group's end: no gradients are left half-summed.
+    let stop = TrainControl {
+        stop_after_steps: Some(6),
+        ..TrainControl::default()
+    };
+    train(&accumulated, &stop).unwrap();
+    let checkpoint = std::fs::read_to_string(accumulated.out.join("checkpoint.json")).unwrap();
+    assert!(checkpoint.contains("\"step\": 8"), "{checkpoint}");
+    resume(&accumulated.out, &TrainControl::default()).unwrap();
+
+    let (expected, actual) = (weights(&whole.out), weights(&accumulated.out));
+    let mut largest = 0.0f32;
+    for (a, b) in expected.iter().flatten().zip(actual.iter().flatten()) {
+        largest = largest.max((a - b).abs());
+    }
+    assert!(largest < 1e-4, "weights differ by up to {largest}");
+    // Without accumulation, batches of 16 take 4 times as many steps and end elsewhere.
+    let small_batches = config("accumulate-16x1", 16, 1);
+    train(&small_batches, &TrainControl::default()).unwrap();
+    let mut apart = 0.0f32;
+    for (a, b) in expected
+        .iter()
+        .flatten()
+        .zip(weights(&small_batches.out).iter().flatten())
+    {
+        apart = apart.max((a - b).abs());
+    }
+    assert!(apart > 100.0 * largest.max(1e-6), "{apart} vs {largest}");
+}
