@@ -270,7 +270,7 @@ impl EpochLoop<'_> {
             tally.loss_sum += f64::from(loss_value) * n as f64;
             state.step += 1;
             *steps_taken += 1;
-            let boundary = state.step % accumulate == 0 || state.step == steps;
+            let boundary = state.step.is_multiple_of(accumulate) || state.step == steps;
             if boundary {
                 // fp16: a group with a batch whose gradients overflowed is skipped whole.
                 let skip = std::mem::take(&mut overflowed);
