@@ -180,6 +180,10 @@ pub struct TrainConfig {
     #[serde(default = "default_loss_scale")]
     #[arg(long = "loss-scale", default_value_t = LossScale::DEFAULT_INITIAL)]
     pub initial_loss_scale: f32,
+    /// The recipe the run was set up from (`recipe::Recipe`), for the record.
+    #[serde(default)]
+    #[arg(skip)]
+    pub recipe: Option<String>,
     /// Output folder.
     #[arg(skip)]
     pub out: PathBuf,
@@ -190,9 +194,9 @@ pub struct TrainConfig {
 
 /// The command-line defaults, as a parser with nothing but `TrainConfig`'s options sees them.
 #[derive(Parser)]
-struct Defaults {
+pub(crate) struct Defaults {
     #[command(flatten)]
-    config: TrainConfig,
+    pub(crate) config: TrainConfig,
 }
 
 fn default_workers() -> usize {
@@ -223,7 +227,8 @@ impl TrainConfig {
         }
     }
 
-    pub(crate) fn check(&self) -> Result<(), TrainError> {
+    /// The checks a run makes of its configuration before it starts.
+    pub fn check(&self) -> Result<(), TrainError> {
         let problem = if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
             "--epochs, --batch-size and --accumulate must be positive"
         } else if !(0.0..1.0).contains(&self.label_smoothing) {

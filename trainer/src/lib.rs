@@ -20,6 +20,7 @@ mod optimizer;
 pub mod parity;
 pub mod plot;
 pub mod precision;
+pub mod recipe;
 pub mod run_folder;
 pub mod schedule;
 pub mod setup;

@@ -13,7 +13,7 @@ mod weights;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -59,10 +59,16 @@ enum Command {
 
 fn main() -> ExitCode {
     trainer::allocator::retain_freed_memory();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // Which options the command line set (train's win over its recipe's).
+    let given = matches
+        .subcommand()
+        .map(|(_, given)| given.clone())
+        .unwrap_or_default();
     let result = match cli.command {
-        Command::Train(args) => train::run(args),
-        Command::Finetune(args) => train::finetune(args),
+        Command::Train(args) => train::run(args, &given),
+        Command::Finetune(args) => train::finetune(args, &given),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),

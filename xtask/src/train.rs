@@ -4,16 +4,23 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use clap::Args;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
 use trainer::config::{Progress, TrainConfig, TrainControl};
+use trainer::recipe::Recipe;
 use trainer::run_folder;
 use trainer::train::{resume, train};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Registry name (`cargo xtask summary --list`); not needed with --resume --out.
-    #[arg(required_unless_present = "resume")]
+    /// Registry name (`cargo xtask summary --list`); not needed with --resume --out, nor with
+    /// a --recipe that names one.
+    #[arg(required_unless_present_any = ["resume", "recipe"])]
     model: Option<String>,
+    /// Start from a recipe: a built-in one (cifar-resnet20, cifar-resnet20-fast, lenet5-mnist;
+    /// the files in `recipes/`) or a .toml file of `train` options; options given here win.
+    #[arg(long, conflicts_with = "resume")]
+    recipe: Option<String>,
     #[command(flatten)]
     options: TrainOptions,
     /// Output folder (default: runs/<model>, or runs/<model>-2, -3, … where those hold runs).
@@ -85,16 +92,18 @@ pub fn interrupt_on_ctrl_c(control: &TrainControl) -> Result<(), Box<dyn Error>>
 }
 
 /// `train` from pretrained weights, which must be named.
-pub fn finetune(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+pub fn finetune(args: TrainArgs, matches: &ArgMatches) -> Result<(), Box<dyn Error>> {
     if args.options.options().weights.is_none() && !args.resume {
         return Err(
             "finetune starts from pretrained weights: name them with --weights FILE".into(),
         );
     }
-    run(args)
+    run(args, matches)
 }
 
-pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+/// `matches` are the subcommand's, which say which options the command line set (they win over
+/// a recipe's).
+pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<(), Box<dyn Error>> {
     let control = TrainControl {
         stop_after_steps: args.stop_after_steps,
         overwrite: args.overwrite,
@@ -113,11 +122,24 @@ pub fn run(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         };
         resume(&out, &control)?;
     } else {
-        let model = args.model.expect("clap requires a model without --resume");
+        let recipe = args.recipe.as_deref().map(Recipe::find).transpose()?;
+        let model = args
+            .model
+            .or_else(|| recipe.as_ref().and_then(|recipe| recipe.model.clone()))
+            .ok_or("the recipe names no model: name one before --recipe")?;
         let out = args
             .out
             .unwrap_or_else(|| run_folder::fresh(&PathBuf::from("runs").join(&model)));
-        train(&args.options.config(&model, out), &control)?;
+        let mut config = args.options.config(&model, out);
+        if let Some(recipe) = recipe {
+            let explicit =
+                |field: &str| matches.value_source(field) == Some(ValueSource::CommandLine);
+            config = recipe.apply(config, explicit)?;
+            if let Some(description) = &recipe.description {
+                eprintln!("recipe {}: {description}", recipe.source);
+            }
+        }
+        train(&config, &control)?;
     }
     Ok(())
 }
