@@ -17,7 +17,7 @@ static ALLOCATOR: guard::CappedAllocator = guard::CappedAllocator;
 #[command(about = "Mutation fuzzing of every file the project reads")]
 struct Args {
     /// Readers to fuzz (default: all): idx, cifar, image, image-folder, pth, safetensors,
-    /// burnpack, run-files, tar-gz.
+    /// burnpack, run-files, recipe, tar-gz.
     targets: Vec<String>,
     /// Seconds per reader.
     #[arg(long, conflicts_with = "inputs")]

@@ -68,6 +68,12 @@ pub const TARGETS: &[Target] = &[
         read: read_run_file_input,
     },
     Target {
+        name: "recipe",
+        about: "recipe files, read and applied to a run's configuration (trainer::recipe)",
+        seeds: recipe_seeds,
+        read: read_recipe_input,
+    },
+    Target {
         name: "tar-gz",
         about: "dataset archives (data::datasets::fetch::unpack), which must stay inside their folder",
         seeds: tar_seeds,
@@ -477,4 +483,23 @@ fn read_tar_input(scratch: &Scratch, input: &[u8]) -> Result<(), String> {
         "the archive wrote outside its folder: {escaped:?}"
     );
     unpacked
+}
+
+fn recipe_seeds(_: &Scratch) -> Vec<Vec<u8>> {
+    trainer::recipe::BUILT_IN
+        .iter()
+        .map(|(_, text)| text.as_bytes().to_vec())
+        .collect()
+}
+
+/// Reads the input as a recipe file and applies it over the defaults; what it accepts must make
+/// a configuration that a run accepts too, or is refused there with a reason.
+fn read_recipe_input(scratch: &Scratch, input: &[u8]) -> Result<(), String> {
+    let path = scratch.write("recipe.toml", input);
+    let recipe =
+        trainer::recipe::Recipe::find(&path.display().to_string()).map_err(|e| e.to_string())?;
+    let config = recipe
+        .apply(TrainConfig::new("lenet5"), |_| false)
+        .map_err(|e| e.to_string())?;
+    config.check().map_err(|e| e.to_string())
 }

@@ -70,6 +70,11 @@ fn run_files() {
 }
 
 #[test]
+fn recipe() {
+    smoke("recipe", 300);
+}
+
+#[test]
 fn tar_gz() {
     smoke("tar-gz", 300);
 }
