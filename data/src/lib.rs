@@ -16,4 +16,4 @@ pub use error::DataError;
 pub use image::{Image, ImageU8};
 pub use pipeline::{Batch, DataLoader, Epoch, HostBatch, LoaderConfig, OnBadSample};
 pub use rng::Rng;
-pub use transforms::{Compose, Preset, Transform};
+pub use transforms::{Compose, ExtraAugmentation, Preset, Transform};

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, ValueEnum};
+use data::ExtraAugmentation;
+use data::transforms::AutoAugment;
 use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
@@ -113,6 +115,19 @@ pub struct TrainConfig {
     /// `data::Preset::for_image_side`).
     #[arg(long)]
     pub augment: Option<String>,
+    /// Automatic augmentation after the preset's crops and flips: ta_wide (TrivialAugment) or
+    /// ra (RandAugment), as torchvision's reference script names them.
+    #[serde(default)]
+    #[arg(long)]
+    pub auto_augment: Option<String>,
+    /// RandAugment's magnitude bin, of 31.
+    #[serde(default = "default_ra_magnitude")]
+    #[arg(long, default_value_t = 9)]
+    pub ra_magnitude: usize,
+    /// The chance of random erasing (Zhong et al. 2020) after normalisation, 0 for none.
+    #[serde(default)]
+    #[arg(long, default_value_t = 0.0)]
+    pub random_erase: f64,
     /// Data-loading threads (default: the cores).
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
@@ -227,12 +242,29 @@ impl TrainConfig {
         }
     }
 
+    /// The augmentation added to the preset's (`--auto-augment`, `--random-erase`).
+    pub(crate) fn extra_augmentation(&self) -> Result<ExtraAugmentation, TrainError> {
+        let auto_augment = self
+            .auto_augment
+            .as_deref()
+            .map(|name| AutoAugment::named(name, self.ra_magnitude))
+            .transpose()
+            .map_err(|e| TrainError::Config(format!("--auto-augment: {e}")))?;
+        Ok(ExtraAugmentation {
+            auto_augment,
+            random_erase: self.random_erase,
+        })
+    }
+
     /// The checks a run makes of its configuration before it starts.
     pub fn check(&self) -> Result<(), TrainError> {
+        self.extra_augmentation()?;
         let problem = if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
             "--epochs, --batch-size and --accumulate must be positive"
         } else if !(0.0..1.0).contains(&self.label_smoothing) {
             "--label-smoothing must be in [0, 1)"
+        } else if !(0.0..=1.0).contains(&self.random_erase) {
+            "--random-erase is a probability: it must be in [0, 1]"
         } else if !(self.lr.is_finite() && self.lr > 0.0) {
             "--lr must be a positive number"
         } else if self.weight_decay < 0.0 {
@@ -260,6 +292,10 @@ fn no_freezing() -> FreezePolicy {
 
 fn one() -> usize {
     1
+}
+
+fn default_ra_magnitude() -> usize {
+    9
 }
 
 fn same_rate() -> f64 {
@@ -298,4 +334,36 @@ pub fn load(run: &Path) -> Result<TrainConfig, TrainError> {
         .check()
         .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(change: impl FnOnce(&mut TrainConfig)) -> String {
+        let mut config = TrainConfig::new("lenet5");
+        change(&mut config);
+        config.check().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn augmentation_options_are_checked_and_named() {
+        assert!(refusal(|c| c.auto_augment = Some("autoaugment".into())).contains("ta_wide, ra"));
+        assert!(
+            refusal(|c| {
+                c.auto_augment = Some("ra".into());
+                c.ra_magnitude = 31;
+            })
+            .contains("--auto-augment")
+        );
+        assert!(refusal(|c| c.random_erase = 1.5).contains("--random-erase"));
+        let mut config = TrainConfig::new("lenet5");
+        config.auto_augment = Some("ra".into());
+        config.random_erase = 0.25;
+        let extra = config.extra_augmentation().unwrap();
+        assert_eq!(extra.random_erase, 0.25);
+        assert!(
+            matches!(extra.auto_augment, Some(AutoAugment::RandAugment(p)) if p.magnitude == 9)
+        );
+    }
 }

@@ -133,9 +133,10 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
             "no training images left after holding {validation} back for validation"
         )));
     }
+    let extra = config.extra_augmentation()?;
     let loader = |dataset: Arc<dyn Dataset>, train: bool| {
         let transform = if train {
-            preset.train(size)
+            preset.train_with(size, &extra)
         } else {
             preset.eval(size)
         };

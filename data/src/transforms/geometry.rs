@@ -8,7 +8,7 @@ use crate::transforms::Transform;
 /// Bilinear sample of `image` over the output grid `height × width`, where output pixel
 /// (row, column) reads the source at `source(row, column)` (pixel-centre coordinates);
 /// outside the image reads zero.
-fn resample(
+pub(crate) fn resample(
     image: &Image,
     height: usize,
     width: usize,

@@ -1,7 +1,9 @@
 //! Composable, seeded transforms and the presets the trainer names.
 
+pub mod auto_augment;
 pub mod color;
 pub mod crops;
+pub mod erasing;
 pub mod geometry;
 
 use std::fmt;
@@ -10,8 +12,10 @@ use std::str::FromStr;
 use crate::image::{Image, ImageU8};
 use crate::rng::Rng;
 
+pub use auto_augment::{AugmentOp, AutoAugment, RandAugment, TrivialAugmentWide};
 pub use color::{ColorShift, Normalize, OffsetDistribution, Pca, PcaLighting};
 pub use crops::{MultiCrop, Views, five_crop, ten_crop};
+pub use erasing::RandomErasing;
 pub use geometry::{
     CenterCrop, HorizontalFlip, Pad, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop,
     Resize,
@@ -136,35 +140,37 @@ impl Preset {
 
     /// The training recipe for `size × size` inputs.
     pub fn train(self, size: usize) -> Compose {
-        match self {
-            Preset::None => Compose::identity().then(CenterCrop { size }),
+        self.train_with(size, &ExtraAugmentation::default())
+    }
+
+    /// The training recipe with `extra` augmentation, where torchvision's reference script puts
+    /// it: the automatic policy after the crops and flips (on [0, 1] values), random erasing
+    /// after normalisation.
+    pub fn train_with(self, size: usize, extra: &ExtraAugmentation) -> Compose {
+        let mut steps = match self {
             // CenterCrop zero-pads MNIST's 28×28 evenly to 32×32 before cropping.
+            Preset::None => Compose::identity().then(CenterCrop { size }),
             Preset::Mnist => Compose::identity()
                 .then(CenterCrop { size })
                 .then(RandomAffine {
                     degrees: 10.0,
                     shear: 10.0,
-                })
-                .then(Normalize::mnist()),
+                }),
             Preset::Cifar => Compose::identity()
                 .then(RandomCrop {
                     size,
                     padding: 4,
                     mode: PaddingMode::Zero,
                 })
-                .then(HorizontalFlip { probability: 0.5 })
-                .then(Normalize::cifar10()),
-            Preset::Small => Compose::identity()
-                .then(RandomCrop {
-                    size,
-                    padding: 4,
-                    mode: PaddingMode::Zero,
-                })
-                .then(Normalize::imagenet()),
+                .then(HorizontalFlip { probability: 0.5 }),
+            Preset::Small => Compose::identity().then(RandomCrop {
+                size,
+                padding: 4,
+                mode: PaddingMode::Zero,
+            }),
             Preset::Imagenet => Compose::identity()
                 .then(RandomResizedCrop::new(size))
-                .then(HorizontalFlip { probability: 0.5 })
-                .then(Normalize::imagenet()),
+                .then(HorizontalFlip { probability: 0.5 }),
             Preset::Alexnet => Compose::identity()
                 .then(Resize {
                     size: Self::resize_side(size),
@@ -174,13 +180,27 @@ impl Preset {
                     padding: 0,
                     mode: PaddingMode::Zero,
                 })
-                .then(HorizontalFlip { probability: 0.5 })
+                .then(HorizontalFlip { probability: 0.5 }),
+        };
+        if let Some(policy) = extra.auto_augment {
+            steps = steps.then(policy);
+        }
+        steps = match self {
+            Preset::None => steps,
+            Preset::Mnist => steps.then(Normalize::mnist()),
+            Preset::Cifar => steps.then(Normalize::cifar10()),
+            Preset::Small | Preset::Imagenet => steps.then(Normalize::imagenet()),
+            Preset::Alexnet => steps
                 .then(PcaLighting {
                     std: 0.1,
                     pca: Pca::IMAGENET,
                 })
                 .then(Normalize::imagenet()),
+        };
+        if extra.random_erase > 0.0 {
+            steps = steps.then(RandomErasing::new(extra.random_erase));
         }
+        steps
     }
 
     /// The evaluation recipe for `size × size` inputs (deterministic).
@@ -204,6 +224,16 @@ impl Preset {
                 .then(Normalize::imagenet()),
         }
     }
+}
+
+/// Augmentation added to a preset's training recipe (torchvision reference script's
+/// `--auto-augment` and `--random-erase`); the default adds none.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ExtraAugmentation {
+    /// An automatic policy, applied after the preset's crops and flips.
+    pub auto_augment: Option<AutoAugment>,
+    /// The chance of [`RandomErasing`] after normalisation; 0 for none.
+    pub random_erase: f64,
 }
 
 /// Where multi-crop evaluation cuts its views from.
@@ -287,5 +317,56 @@ impl FromStr for Preset {
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         named(&Preset::ALL, name, "augmentation preset")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step_names(steps: &Compose) -> Vec<String> {
+        steps
+            .0
+            .iter()
+            .map(|step| {
+                let debug = format!("{step:?}");
+                debug
+                    .split(|c: char| !c.is_alphanumeric())
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn extra_augmentation_goes_where_torchvision_puts_it() {
+        let extra = ExtraAugmentation {
+            auto_augment: Some(AutoAugment::named("ta_wide", 9).unwrap()),
+            random_erase: 0.25,
+        };
+        assert_eq!(
+            step_names(&Preset::Cifar.train_with(32, &extra)),
+            [
+                "RandomCrop",
+                "HorizontalFlip",
+                "TrivialAugmentWide",
+                "Normalize",
+                "RandomErasing"
+            ]
+        );
+        assert_eq!(
+            step_names(&Preset::Alexnet.train_with(224, &extra))[3..],
+            [
+                "TrivialAugmentWide",
+                "PcaLighting",
+                "Normalize",
+                "RandomErasing"
+            ]
+        );
+        assert_eq!(
+            step_names(&Preset::Cifar.train(32)),
+            ["RandomCrop", "HorizontalFlip", "Normalize"]
+        );
     }
 }
