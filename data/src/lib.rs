@@ -14,6 +14,6 @@ pub mod transforms;
 pub use datasets::{Dataset, Sample, SampleU8, Subset};
 pub use error::DataError;
 pub use image::{Image, ImageU8};
-pub use pipeline::{Batch, DataLoader, Epoch, HostBatch, LoaderConfig, OnBadSample};
+pub use pipeline::{Batch, DataLoader, Epoch, HostBatch, LoaderConfig, MixedTargets, OnBadSample};
 pub use rng::Rng;
 pub use transforms::{Compose, ExtraAugmentation, Preset, Transform};

@@ -18,6 +18,7 @@ use crate::error::DataError;
 use crate::image::Image;
 use crate::rng::Rng;
 use crate::transforms::Transform;
+use crate::transforms::mix::{BatchMix, MixedLabels};
 
 /// What to do with a sample that cannot be read or decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Bad-sample policy.
     pub on_bad_sample: OnBadSample,
+    /// Mixup and CutMix of each batch (off by default).
+    pub batch_mix: BatchMix,
 }
 
 impl LoaderConfig {
@@ -59,6 +62,7 @@ impl LoaderConfig {
             drop_last: false,
             seed: 0,
             on_bad_sample: OnBadSample::Fail,
+            batch_mix: BatchMix::default(),
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct HostBatch {
     pub indices: Vec<usize>,
     /// Samples left out under [`OnBadSample::Skip`].
     pub skipped: Vec<DataError>,
+    /// The second labels and weight, when the batch was mixed ([`LoaderConfig::batch_mix`]).
+    pub mix: Option<MixedLabels>,
     /// Where the pixel buffer goes back when the batch is dropped.
     pool: Arc<BufferPool>,
 }
@@ -127,6 +133,18 @@ pub struct Batch {
     pub images: Tensor<4>,
     /// `[N]` class indices.
     pub labels: Tensor<1, Int>,
+    /// A mixed batch's second labels and the weight of `labels`.
+    pub mix: Option<MixedTargets>,
+}
+
+/// The targets of a mixed batch beside its labels: the loss is
+/// `weight · CE(labels) + (1 − weight) · CE(partner)`.
+#[derive(Debug, Clone)]
+pub struct MixedTargets {
+    /// `[N]` class indices of the images mixed in.
+    pub partner: Tensor<1, Int>,
+    /// The weight of the batch's own labels.
+    pub weight: f32,
 }
 
 impl HostBatch {
@@ -138,6 +156,10 @@ impl HostBatch {
         Batch {
             images: Tensor::from_data(TensorData::new(images, self.shape), device),
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            mix: self.mix.take().map(|mix| MixedTargets {
+                partner: Tensor::from_data(TensorData::new(mix.partner, [n]), device),
+                weight: mix.weight,
+            }),
         }
     }
 }
@@ -266,6 +288,7 @@ impl DataLoader {
             epoch: epoch as u64,
             window: self.config.prefetch.max(1),
             on_bad_sample: self.config.on_bad_sample,
+            batch_mix: self.config.batch_mix,
             state: Mutex::new(State {
                 next_claim: first_batch,
                 next_delivery: first_batch,
@@ -310,6 +333,7 @@ struct Shared {
     epoch: u64,
     window: usize,
     on_bad_sample: OnBadSample,
+    batch_mix: BatchMix,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -394,16 +418,24 @@ impl Shared {
             kept.push(index);
         }
         let [c, h, w] = sample_shape.unwrap_or([0, 0, 0]);
+        let shape = [kept.len(), c, h, w];
+        // The batch's own generator: mixing depends on (seed, epoch, batch), not on the worker.
+        let mut rng = Rng::for_sample(self.seed ^ MIX_SALT, self.epoch, batch as u64);
+        let mix = self.batch_mix.apply(shape, &mut images, &labels, &mut rng);
         Ok(HostBatch {
-            shape: [kept.len(), c, h, w],
+            shape,
             images,
             labels,
             indices: kept,
             skipped,
+            mix,
             pool: Arc::clone(&self.pool),
         })
     }
 }
+
+/// Keeps the batches' mixing draws apart from the samples' augmentation draws.
+const MIX_SALT: u64 = 0x6d69_7875_705f_6375;
 
 /// Counts a worker out even when it panics, so the consumer never waits for a dead thread.
 struct WorkerExit<'a>(&'a Shared);

@@ -53,6 +53,42 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Gamma(`shape`, 1) (Marsaglia & Tsang 2000); a shape below 1 as Gamma(shape + 1) ·
+    /// U^(1/shape).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        assert!(shape > 0.0, "Gamma's shape must be positive, not {shape}");
+        if shape < 1.0 {
+            let u = self.uniform();
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = self.uniform();
+            if u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+                return d * v;
+            }
+        }
+    }
+
+    /// Beta(`a`, `b`), as X / (X + Y) of two Gamma draws. Where both underflow (shapes far
+    /// below 1), the limit: 1 with probability a / (a + b), else 0.
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let (x, y) = (self.gamma(a), self.gamma(b));
+        if x + y > 0.0 {
+            x / (x + y)
+        } else if self.chance(a / (a + b)) {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
     /// `true` with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.uniform() < p
@@ -85,6 +121,36 @@ mod tests {
             mean.abs() < 0.02 && (var - 1.0).abs() < 0.03,
             "{mean} {var}"
         );
+    }
+
+    #[test]
+    fn beta_draws_have_beta_moments() {
+        let mut rng = Rng::new(11);
+        let n = 100_000;
+        // Beta(α, α): mean ½, variance 1 / (4 (2α + 1)); α = 0.2 (mixup's usual) is U-shaped.
+        for alpha in [0.2, 1.0, 3.0] {
+            let draws: Vec<f64> = (0..n).map(|_| rng.beta(alpha, alpha)).collect();
+            assert!(draws.iter().all(|x| (0.0..=1.0).contains(x)));
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            let expected = 1.0 / (4.0 * (2.0 * alpha + 1.0));
+            assert!((mean - 0.5).abs() < 0.01, "α {alpha}: mean {mean}");
+            assert!(
+                (var / expected - 1.0).abs() < 0.03,
+                "α {alpha}: variance {var}"
+            );
+        }
+        // Gamma(k): mean and variance k.
+        for shape in [0.5, 2.5] {
+            let draws: Vec<f64> = (0..n).map(|_| rng.gamma(shape)).collect();
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean / shape - 1.0).abs() < 0.02, "Γ({shape}): mean {mean}");
+            assert!(
+                (var / shape - 1.0).abs() < 0.05,
+                "Γ({shape}): variance {var}"
+            );
+        }
     }
 
     #[test]

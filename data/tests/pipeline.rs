@@ -51,6 +51,38 @@ fn one_and_two_workers_give_identical_batches() {
 }
 
 #[test]
+fn mixed_batches_are_the_same_for_any_number_of_workers() {
+    let mixing = |workers| {
+        let dataset = Arc::clone(loader(workers, 7).dataset());
+        let config = LoaderConfig {
+            workers,
+            seed: 7,
+            batch_mix: data::transforms::BatchMix {
+                mixup_alpha: 0.2,
+                cutmix_alpha: 1.0,
+            },
+            ..LoaderConfig::new(64)
+        };
+        let transform =
+            Arc::new(data::Compose::identity().then(data::transforms::CenterCrop { size: 32 }));
+        DataLoader::new(dataset, transform, config)
+    };
+    let (one, three) = (collect(&mixing(1), 2), collect(&mixing(3), 2));
+    assert!(one.iter().all(|batch| batch.mix.is_some()));
+    for (a, b) in one.iter().zip(&three) {
+        assert_eq!(a.mix, b.mix);
+        assert_eq!(a.images, b.images);
+        let mix = a.mix.as_ref().unwrap();
+        let n = a.labels.len();
+        // Each image's partner is the one before it in the batch.
+        assert!((0..n).all(|i| mix.partner[i] == a.labels[(i + n - 1) % n]));
+    }
+    // Another epoch draws other weights.
+    let next = collect(&mixing(1), 3);
+    assert_ne!(one[0].mix, next[0].mix);
+}
+
+#[test]
 fn dropped_batches_lend_their_buffers_to_later_ones() {
     let reference = collect(&loader(2, 11), 1);
     let recycling = loader(2, 11);

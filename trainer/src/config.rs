@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, ValueEnum};
 use data::ExtraAugmentation;
-use data::transforms::AutoAugment;
+use data::transforms::{AutoAugment, BatchMix};
 use serde::{Deserialize, Serialize};
 
 use crate::BackendKind;
@@ -128,6 +128,16 @@ pub struct TrainConfig {
     #[serde(default)]
     #[arg(long, default_value_t = 0.0)]
     pub random_erase: f64,
+    /// Mixup's α (Zhang et al. 2018): each batch's images blended with λ ~ Beta(α, α), the
+    /// loss on the mixed targets; 0 for none. torchvision's recipes use 0.2.
+    #[serde(default)]
+    #[arg(long, default_value_t = 0.0)]
+    pub mixup_alpha: f64,
+    /// CutMix's α (Yun et al. 2019), 0 for none; with --mixup-alpha too, each batch takes one
+    /// of the two at even odds. torchvision's recipes use 1.0.
+    #[serde(default)]
+    #[arg(long, default_value_t = 0.0)]
+    pub cutmix_alpha: f64,
     /// Data-loading threads (default: the cores).
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
@@ -256,6 +266,14 @@ impl TrainConfig {
         })
     }
 
+    /// Mixup and CutMix of the training batches.
+    pub(crate) fn batch_mix(&self) -> BatchMix {
+        BatchMix {
+            mixup_alpha: self.mixup_alpha,
+            cutmix_alpha: self.cutmix_alpha,
+        }
+    }
+
     /// The checks a run makes of its configuration before it starts.
     pub fn check(&self) -> Result<(), TrainError> {
         self.extra_augmentation()?;
@@ -265,6 +283,14 @@ impl TrainConfig {
             "--label-smoothing must be in [0, 1)"
         } else if !(0.0..=1.0).contains(&self.random_erase) {
             "--random-erase is a probability: it must be in [0, 1]"
+        } else if ![self.mixup_alpha, self.cutmix_alpha]
+            .iter()
+            .all(|alpha| alpha.is_finite() && *alpha >= 0.0)
+        {
+            "--mixup-alpha and --cutmix-alpha must be numbers ≥ 0"
+        } else if self.cache_features && self.batch_mix().is_active() {
+            "--cache-features trains the head on cached activations, which mixup and CutMix \
+             cannot mix: leave out --mixup-alpha and --cutmix-alpha"
         } else if !(self.lr.is_finite() && self.lr > 0.0) {
             "--lr must be a positive number"
         } else if self.weight_decay < 0.0 {
@@ -357,6 +383,8 @@ mod tests {
             .contains("--auto-augment")
         );
         assert!(refusal(|c| c.random_erase = 1.5).contains("--random-erase"));
+        assert!(refusal(|c| c.mixup_alpha = -0.2).contains("--mixup-alpha"));
+        assert!(refusal(|c| c.cutmix_alpha = f64::NAN).contains("--cutmix-alpha"));
         let mut config = TrainConfig::new("lenet5");
         config.auto_augment = Some("ra".into());
         config.random_erase = 0.25;

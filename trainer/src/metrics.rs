@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
-use data::{DataError, DataLoader};
+use data::{DataError, DataLoader, MixedTargets};
 use model_zoo::{Classifier, ZooModel};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,37 @@ pub(crate) struct EpochTally {
     pub(crate) top1: usize,
     pub(crate) top5: usize,
     pub(crate) seconds: f64,
+}
+
+/// The training loss of a batch: the cross-entropy against its labels, or for a mixed batch
+/// (mixup, CutMix) against its soft targets, `λ · CE(labels) + (1 − λ) · CE(partner)` (the same
+/// as the cross-entropy with the mixed one-hot targets, smoothed or not, since it is linear in
+/// the target).
+pub(crate) fn batch_loss(
+    loss_fn: &CrossEntropyLoss,
+    logits: Tensor<2>,
+    labels: &Tensor<1, Int>,
+    mix: Option<&MixedTargets>,
+) -> Tensor<1> {
+    match mix {
+        None => loss_fn.forward(logits, labels.clone()),
+        Some(mix) => {
+            let own = loss_fn.forward(logits.clone(), labels.clone());
+            let partner = loss_fn.forward(logits, mix.partner.clone());
+            own.mul_scalar(mix.weight) + partner.mul_scalar(1.0 - mix.weight)
+        }
+    }
+}
+
+/// The labels a batch's training accuracy counts: a mixed batch's larger share.
+pub(crate) fn dominant_labels(
+    labels: &Tensor<1, Int>,
+    mix: Option<&MixedTargets>,
+) -> Tensor<1, Int> {
+    match mix {
+        Some(mix) if mix.weight < 0.5 => mix.partner.clone(),
+        _ => labels.clone(),
+    }
 }
 
 /// Correct top-1 and top-k predictions in a batch.
@@ -143,4 +174,59 @@ pub fn read_metrics(out: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::activation::log_softmax;
+
+    use super::*;
+
+    #[test]
+    fn a_mixed_batch_loss_is_the_cross_entropy_of_its_soft_targets() {
+        let device = Device::default();
+        let logits = Tensor::<2>::from_data([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]], &device);
+        let labels = Tensor::<1, Int>::from_data([0, 2], &device);
+        let mix = MixedTargets {
+            partner: Tensor::from_data([1, 0], &device),
+            weight: 0.7,
+        };
+        for smoothing in [None, Some(0.1f32)] {
+            let loss_fn = CrossEntropyLossConfig::new()
+                .with_smoothing(smoothing)
+                .init(&device);
+            let mixed = batch_loss(&loss_fn, logits.clone(), &labels, Some(&mix));
+            // −Σ t · log softmax, t = 0.7 · onehot(label) + 0.3 · onehot(partner), smoothed
+            // as t (1 − ε) + ε / K.
+            let epsilon = smoothing.unwrap_or(0.0);
+            let targets = Tensor::<2>::from_data([[0.7, 0.3, 0.0], [0.3, 0.0, 0.7]], &device)
+                .mul_scalar(1.0 - epsilon)
+                .add_scalar(epsilon / 3.0);
+            let expected = (targets * log_softmax(logits.clone(), 1))
+                .sum_dim(1)
+                .mean()
+                .neg();
+            let (mixed, expected) = (mixed.into_scalar::<f32>(), expected.into_scalar::<f32>());
+            assert!(
+                (mixed - expected).abs() < 1e-5,
+                "{mixed} against {expected}"
+            );
+        }
+        let plain = batch_loss(
+            &CrossEntropyLossConfig::new().init(&device),
+            logits,
+            &labels,
+            None,
+        );
+        assert!(plain.into_scalar::<f32>() > 0.0);
+        let dominant = dominant_labels(&labels, Some(&MixedTargets { weight: 0.2, ..mix }));
+        assert_eq!(
+            dominant
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap(),
+            [1, 0]
+        );
+    }
 }

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use data::datasets::classes::{ClassGroups, Relabeled, per_class};
 use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
+use data::transforms::BatchMix;
 use data::{DataLoader, Dataset, LoaderConfig, Preset, Subset};
 use model_zoo::{ModelOptions, ZooModel};
 
@@ -145,6 +146,11 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
             prefetch: 2 * config.workers.max(1),
             shuffle: train,
             seed: config.seed,
+            batch_mix: if train {
+                config.batch_mix()
+            } else {
+                BatchMix::default()
+            },
             ..LoaderConfig::new(config.batch_size)
         };
         DataLoader::new(dataset, Arc::new(transform), loader_config)

@@ -25,7 +25,9 @@ use crate::config::{Progress, TrainConfig, TrainControl};
 use crate::error::TrainError;
 use crate::features::cached_features;
 use crate::manifest;
-use crate::metrics::{EpochMetrics, EpochTally, correct, csv, evaluate};
+use crate::metrics::{
+    EpochMetrics, EpochTally, batch_loss, correct, csv, dominant_labels, evaluate,
+};
 use crate::optimizer::optimizer;
 use crate::precision::{LossScale, gradients};
 use crate::run_folder::{self, Locked, RunLock};
@@ -237,11 +239,12 @@ impl EpochLoop<'_> {
                 model.forward_train(images)
             };
             let logits = precision.logits(output.logits);
-            let mut loss = loss_fn.forward(logits.clone(), batch.labels.clone());
+            let mix = batch.mix.as_ref();
+            let mut loss = batch_loss(loss_fn, logits.clone(), &batch.labels, mix);
             // GoogLeNet's auxiliary classifiers count with weight 0.3 (Szegedy et al. §5).
             for aux in output.aux_logits {
                 let aux = precision.logits(aux);
-                loss = loss + loss_fn.forward(aux, batch.labels.clone()).mul_scalar(0.3);
+                loss = loss + batch_loss(loss_fn, aux, &batch.labels, mix).mul_scalar(0.3);
             }
             let loss_value = loss.clone().into_scalar::<f32>();
             if !loss_value.is_finite() {
@@ -252,7 +255,7 @@ impl EpochLoop<'_> {
                     loss: loss_value,
                 });
             }
-            let (c1, c5) = correct(&logits, &batch.labels, 5);
+            let (c1, c5) = correct(&logits, &dominant_labels(&batch.labels, mix), 5);
             // Each of N accumulated batches counts 1/N, so N batches of B step as one of N·B.
             let loss = if accumulate > 1 {
                 loss.div_scalar(accumulate as f32)

@@ -5,6 +5,7 @@ pub mod color;
 pub mod crops;
 pub mod erasing;
 pub mod geometry;
+pub mod mix;
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,7 @@ pub use geometry::{
     CenterCrop, HorizontalFlip, Pad, PaddingMode, RandomAffine, RandomCrop, RandomResizedCrop,
     Resize,
 };
+pub use mix::{BatchMix, MixedLabels};
 
 /// One step of preprocessing or augmentation; randomness comes only from `rng`.
 pub trait Transform: Send + Sync + fmt::Debug {
