@@ -9,6 +9,7 @@ use model_zoo::ZooModel;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::{WriteError, save_module, write_atomically, writing};
+use crate::ema::WeightAverage;
 use crate::error::TrainError;
 use crate::manifest::{self, FileDigest};
 use crate::metrics::{EpochMetrics, EpochTally};
@@ -46,6 +47,9 @@ pub struct Checkpoint {
     /// written before it was recorded).
     #[serde(default)]
     pub(crate) training_data: Option<String>,
+    /// The weight average (`--ema-decay`), relative to the run folder, and its digest.
+    #[serde(default)]
+    pub(crate) ema: Option<(String, FileDigest)>,
 }
 
 const CHECKPOINT: &str = "checkpoint.json";
@@ -56,12 +60,22 @@ impl Checkpoint {
         out: &Path,
         model: &ZooModel,
         optim: &ModuleOptimizer,
+        average: Option<&WeightAverage>,
     ) -> Result<(), TrainError> {
         let _writing = writing();
         let stem = format!("checkpoint-e{}-s{}", self.epoch, self.step);
         self.model = format!("{stem}.bpk");
         self.optimizer = format!("{stem}.optim.bpk");
         save_module(model.clone(), &out.join(&self.model))?;
+        self.ema = match average {
+            Some(average) => {
+                let name = format!("{stem}.ema.bpk");
+                save_module(average.model.clone(), &out.join(&name))?;
+                let digest = manifest::digest(&out.join(&name))?;
+                Some((name, digest))
+            }
+            None => None,
+        };
         let optim_path = out.join(&self.optimizer);
         let bytes = optim.to_record().into_bytes().map_err(|e| WriteError {
             path: optim_path.clone(),
@@ -77,12 +91,23 @@ impl Checkpoint {
         write_atomically(&out.join(CHECKPOINT), &json)?;
         let mut removed = Vec::new();
         if let Some(previous) = previous.filter(|p| p.model != self.model) {
-            let _ = std::fs::remove_file(out.join(&previous.model));
-            let _ = std::fs::remove_file(out.join(&previous.optimizer));
-            removed = vec![previous.model, previous.optimizer];
+            removed = previous.files();
+            for name in &removed {
+                let _ = std::fs::remove_file(out.join(name));
+            }
         }
         let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
-        manifest::record(out, &[&self.model, &self.optimizer, CHECKPOINT], &removed)
+        let mut written = self.files();
+        written.push(CHECKPOINT.to_string());
+        let written: Vec<&str> = written.iter().map(String::as_str).collect();
+        manifest::record(out, &written, &removed)
+    }
+
+    /// The files this checkpoint names.
+    fn files(&self) -> Vec<String> {
+        let mut files = vec![self.model.clone(), self.optimizer.clone()];
+        files.extend(self.ema.as_ref().map(|(name, _)| name.clone()));
+        files
     }
 
     /// Reads the run's `checkpoint.json`; the files it names must lie in the run folder itself.
@@ -99,7 +124,7 @@ impl Checkpoint {
         })?;
         // A name such as `../x` would make resuming read, and the next checkpoint remove, a file
         // outside the run.
-        for name in [&checkpoint.model, &checkpoint.optimizer] {
+        for name in &checkpoint.files() {
             if !manifest::is_plain_file_name(name) {
                 return Err(TrainError::Config(format!(
                     "{}: names the file {name:?}, which is not a file in the run folder",
@@ -137,5 +162,24 @@ impl Checkpoint {
             ))
         })?;
         Ok((model, optim.load_record(record)))
+    }
+
+    /// The saved weight average with `decay`, or one starting at `model` where the checkpoint
+    /// holds none.
+    pub(crate) fn restore_average(
+        &self,
+        out: &Path,
+        model: &ZooModel,
+        decay: f64,
+    ) -> Result<WeightAverage, TrainError> {
+        let mut average = WeightAverage::new(model, decay);
+        if let Some((name, digest)) = &self.ema {
+            let path = out.join(name);
+            manifest::verify_against(&path, digest, CHECKPOINT)?;
+            average.model = average.model.try_load_file(&path).map_err(|e| {
+                TrainError::Config(format!("{}: cannot load: {e:?}", path.display()))
+            })?;
+        }
+        Ok(average)
     }
 }

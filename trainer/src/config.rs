@@ -138,6 +138,12 @@ pub struct TrainConfig {
     #[serde(default)]
     #[arg(long, default_value_t = 0.0)]
     pub cutmix_alpha: f64,
+    /// Keep an exponential moving average of the weights with this decay per optimiser step
+    /// (e.g. 0.999), evaluated beside the raw weights (the `valid-ema` and `test-ema` rows) and
+    /// saved as `ema.bpk`; 0 for none.
+    #[serde(default)]
+    #[arg(long, default_value_t = 0.0)]
+    pub ema_decay: f64,
     /// Data-loading threads (default: the cores).
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
@@ -288,6 +294,8 @@ impl TrainConfig {
             .all(|alpha| alpha.is_finite() && *alpha >= 0.0)
         {
             "--mixup-alpha and --cutmix-alpha must be numbers ≥ 0"
+        } else if !(0.0..1.0).contains(&self.ema_decay) {
+            "--ema-decay must be in [0, 1) (0 for no average)"
         } else if self.cache_features && self.batch_mix().is_active() {
             "--cache-features trains the head on cached activations, which mixup and CutMix \
              cannot mix: leave out --mixup-alpha and --cutmix-alpha"
@@ -384,6 +392,7 @@ mod tests {
         );
         assert!(refusal(|c| c.random_erase = 1.5).contains("--random-erase"));
         assert!(refusal(|c| c.mixup_alpha = -0.2).contains("--mixup-alpha"));
+        assert!(refusal(|c| c.ema_decay = 1.0).contains("--ema-decay"));
         assert!(refusal(|c| c.cutmix_alpha = f64::NAN).contains("--cutmix-alpha"));
         let mut config = TrainConfig::new("lenet5");
         config.auto_augment = Some("ra".into());

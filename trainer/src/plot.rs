@@ -261,7 +261,14 @@ pub fn write_curves(path: &Path, title: &str, metrics: &[EpochMetrics]) -> Resul
             ("loss", loss as fn(&EpochMetrics) -> f64),
             ("top-1 accuracy (%)", top1),
         ]) {
-            let lines = [("train", 0), ("valid", 1), ("test", 2)].map(|(split, color)| Line {
+            let splits = [
+                ("train", 0),
+                ("valid", 1),
+                ("test", 2),
+                ("valid-ema", 3),
+                ("test-ema", 4),
+            ];
+            let lines = splits.map(|(split, color)| Line {
                 label: split.to_string(),
                 points: series(metrics, split, value),
                 color,

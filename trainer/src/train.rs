@@ -22,6 +22,7 @@ use model_zoo::{Classifier, TrainOutput, ZooModel};
 use crate::atomic_file::{WriteError, save_module, write_atomically, writing};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Progress, TrainConfig, TrainControl};
+use crate::ema::WeightAverage;
 use crate::error::TrainError;
 use crate::features::cached_features;
 use crate::manifest;
@@ -189,6 +190,7 @@ impl EpochLoop<'_> {
         mut model: ZooModel,
         optim: &mut ModuleOptimizer,
         state: &mut Checkpoint,
+        average: &mut Option<WeightAverage>,
         train: &DataLoader,
         steps_taken: &mut usize,
     ) -> Result<(ZooModel, Option<EpochMetrics>), TrainError> {
@@ -262,8 +264,12 @@ impl EpochLoop<'_> {
             } else {
                 loss
             };
+            let mut stepped = false;
             match gradients(loss, &model, state.loss_scale.as_mut()) {
-                Some(grads) if accumulate == 1 => model = optim.step(lr, model, grads),
+                Some(grads) if accumulate == 1 => {
+                    model = optim.step(lr, model, grads);
+                    stepped = true;
+                }
                 Some(grads) => accumulated.accumulate(&model, grads),
                 None => overflowed = true,
             }
@@ -281,7 +287,16 @@ impl EpochLoop<'_> {
                     let grads = accumulated.grads();
                     if !skip {
                         model = optim.step(lr, model, grads);
+                        stepped = true;
                     }
+                }
+            }
+            if let Some(average) = average.as_mut().filter(|_| stepped) {
+                // torchvision's reference restarts the average through the warm-up.
+                if state.epoch < config.warmup_epochs {
+                    average.reset(&model);
+                } else {
+                    average.update(&model);
                 }
             }
             let elapsed = tally.seconds + started.elapsed().as_secs_f64();
@@ -301,7 +316,7 @@ impl EpochLoop<'_> {
                     seconds: elapsed,
                     ..tally
                 };
-                state.save(&config.out, &model, optim)?;
+                state.save(&config.out, &model, optim, average.as_ref())?;
                 eprintln!(
                     "{} at epoch {epoch}, step {}: checkpoint written; continue with \
                      `cargo xtask train --resume --out {}`",
@@ -416,6 +431,7 @@ fn run(
                 loss_scale: config.precision.loss_scale(config.initial_loss_scale),
                 digests: None,
                 training_data: Some(training_data),
+                ema: None,
             },
         ),
     };
@@ -426,6 +442,11 @@ fn run(
     let loss_fn = smoothing.init(&autodiff);
     let (frozen_model, trainable, total) = freeze(model, &config.freeze, &autodiff)?;
     model = frozen_model;
+    let mut average = if config.ema_decay > 0.0 {
+        Some(state.restore_average(&config.out, &model, config.ema_decay)?)
+    } else {
+        None
+    };
     let train = if config.cache_features {
         let dir = config
             .out
@@ -483,8 +504,14 @@ fn run(
     };
     while state.epoch < config.epochs {
         let epoch = state.epoch + 1;
-        let (trained, train_row) =
-            epoch_loop.train_one_epoch(model, &mut optim, &mut state, &train, &mut steps_taken)?;
+        let (trained, train_row) = epoch_loop.train_one_epoch(
+            model,
+            &mut optim,
+            &mut state,
+            &mut average,
+            &train,
+            &mut steps_taken,
+        )?;
         model = trained;
         let Some(train_row) = train_row else {
             return Ok(TrainReport {
@@ -514,6 +541,18 @@ fn run(
                 row.loss,
                 100.0 * row.top1
             ));
+        }
+        // The average, evaluated and saved beside the raw weights.
+        let mut average_rows = Vec::new();
+        if let Some(average) = &average {
+            if let Some(loader) = &valid {
+                let row = evaluate(&average.model, loader, &device, epoch, lr, "valid-ema")?;
+                line.push_str(&format!(" | ema valid acc {:.2}%", 100.0 * row.top1));
+                average_rows.push(row);
+            }
+            write_recorded(&config.out, "ema.bpk", |path| {
+                save_module(average.model.clone(), path)
+            })?;
         }
         if let Some(scale) = &state.loss_scale {
             line.push_str(&format!(
@@ -545,13 +584,28 @@ fn run(
             if config.progress != Progress::JsonLines {
                 eprintln!("  test loss {:.4} acc {:.2}%", row.loss, 100.0 * row.top1);
             }
+            if let Some(average) = &average {
+                let row = evaluate(&average.model, &test, &device, epoch, lr, "test-ema")?;
+                if config.progress != Progress::JsonLines {
+                    eprintln!(
+                        "  ema test loss {:.4} acc {:.2}%",
+                        row.loss,
+                        100.0 * row.top1
+                    );
+                }
+                average_rows.push(row);
+            }
             Some(row)
         } else {
             None
         };
+        for row in &average_rows {
+            report(config, row);
+        }
         state.metrics.push(train_row);
         state.metrics.extend(valid_row);
         state.metrics.extend(test_row);
+        state.metrics.extend(average_rows);
         write_atomically(
             &config.out.join("metrics.csv"),
             csv(&state.metrics).as_bytes(),
@@ -564,12 +618,14 @@ fn run(
         state.epoch += 1;
         state.step = 0;
         state.tally = EpochTally::default();
-        state.save(&config.out, &model, &optim)?;
+        state.save(&config.out, &model, &optim, average.as_ref())?;
     }
     let last_test = state
         .metrics
-        .last()
-        .filter(|row| row.split == "test" && row.epoch == config.epochs)
+        .iter()
+        .rev()
+        .find(|row| row.split == "test")
+        .filter(|row| row.epoch == config.epochs)
         .cloned();
     let evaluated_each_epoch = last_test.is_some();
     let test_row = match last_test {
@@ -595,6 +651,29 @@ fn run(
     let mut metrics = state.metrics;
     if !evaluated_each_epoch {
         metrics.push(test_row.clone());
+        if let Some(average) = &average {
+            let lr = test_row.lr;
+            let row = evaluate(
+                &average.model,
+                &test,
+                &device,
+                config.epochs,
+                lr,
+                "test-ema",
+            )?;
+            report(config, &row);
+            if config.progress != Progress::JsonLines {
+                eprintln!(
+                    "test of the weight average: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% \
+                     (weights in {})",
+                    row.loss,
+                    100.0 * row.top1,
+                    100.0 * row.top5,
+                    config.out.join("ema.bpk").display()
+                );
+            }
+            metrics.push(row);
+        }
     }
     write_recorded(&config.out, "metrics.csv", |path| {
         write_atomically(path, csv(&metrics).as_bytes())

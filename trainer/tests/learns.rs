@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{digit_folder, digit_image, one_run_at_a_time, run_dir, weights};
+use common::{digit_folder, digit_image, one_run_at_a_time, run_dir, weights, weights_in};
 use std::path::{Path, PathBuf};
 
 use data::Dataset;
@@ -170,9 +170,11 @@ fn bad_settings_are_clear_errors() {
 #[test]
 fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
     let _turn = one_run_at_a_time();
-    // Momentum, weight decay, a warm-up and a plateau schedule: all state a checkpoint carries.
+    // Momentum, weight decay, a warm-up, a plateau schedule and a weight average: all state a
+    // checkpoint carries.
     let config = |name: &str| TrainConfig {
         epochs: 2,
+        ema_decay: 0.9,
         limit: Some(1000),
         weight_decay: 5e-4,
         warmup_epochs: 1,
@@ -197,6 +199,9 @@ fn a_stopped_run_resumes_to_the_weights_of_one_never_stopped() {
     let finished = resume(&parts.out, &TrainControl::default()).unwrap();
 
     assert_eq!(weights(&whole.out), weights(&parts.out));
+    let average = weights_in(&whole.out, "ema.bpk");
+    assert_eq!(average, weights_in(&parts.out, "ema.bpk"));
+    assert_ne!(average, weights(&whole.out));
     let csv = |run: &Path| {
         let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
         // Everything but the timing columns.

@@ -74,11 +74,16 @@ impl burn::module::ModuleVisitor for Weights {
 /// which differ between runs).
 #[allow(dead_code)]
 pub fn weights(run: &Path) -> Vec<Vec<f32>> {
+    weights_in(run, "last.bpk")
+}
+
+/// The float tensors of the LeNet-5 weights file `file` of `run`.
+pub fn weights_in(run: &Path, file: &str) -> Vec<Vec<f32>> {
     use burn::module::Module;
     let device = burn::prelude::Device::flex();
     let model = model_zoo::create("lenet5", &model_zoo::ModelOptions::new(), &device)
         .unwrap()
-        .try_load_file(run.join("last.bpk"))
+        .try_load_file(run.join(file))
         .unwrap();
     let mut visitor = Weights::default();
     model.visit(&mut visitor);
