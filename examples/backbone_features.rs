@@ -1,7 +1,7 @@
 //! A zoo network as a backbone: the feature maps of every stage, with their channels and
 //! reductions, as a detection or segmentation head takes them (timm's `features_only`).
 //!
-//!     cargo run --release -p model-zoo --example backbone_features -- resnet50
+//!     cargo run --release --example backbone_features -- resnet50
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
