@@ -3,18 +3,19 @@
 use std::fmt;
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use std::sync::LazyLock;
 
 use crate::blocks::ShortcutKind;
-use crate::models::Classifier;
-use crate::models::TrainOutput;
-use crate::models::alexnet::{AlexNet, AlexNetConfig, AlexNetVariant};
-use crate::models::cifar_resnet::{CifarResNet, CifarResNetConfig};
-use crate::models::googlenet::{GoogLeNet, GoogLeNetConfig, GoogLeNetVariant};
-use crate::models::lenet::{LeNet5, LeNet5Config};
-use crate::models::nin::{Nin, NinCifar, NinCifarConfig, NinConfig};
-use crate::models::resnet::{ResNet, ResNetConfig};
-use crate::models::vgg::{Vgg, VggConfig};
+use crate::models::alexnet::{self, AlexNet};
+use crate::models::cifar_resnet::{self, CifarResNet};
+use crate::models::googlenet::{self, GoogLeNet};
+use crate::models::lenet::{self, LeNet5};
+use crate::models::nin::{self, Nin, NinCifar};
+use crate::models::resnet::{self, ResNet};
+use crate::models::vgg::{self, Vgg};
+use crate::models::{Classifier, FamilyEntry, ModelArgs, TrainOutput};
 
 /// Choices that every registry entry understands; `None` keeps the entry's default.
 #[derive(Config, Debug)]
@@ -41,52 +42,16 @@ pub struct ModelOptions {
     pub shortcut: Option<ShortcutKind>,
 }
 
-/// What a registry entry builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Architecture {
-    /// LeNet-5, 1998 (tanh, average pool) or modern (ReLU, max pool).
-    LeNet5 {
-        /// ReLU and max pooling.
-        modern: bool,
-    },
-    /// AlexNet.
-    AlexNet(AlexNetVariant),
-    /// VGG.
-    Vgg {
-        /// 11, 13, 16 or 19.
-        depth: usize,
-        /// Batch norm after each convolution.
-        batch_norm: bool,
-    },
-    /// An ImageNet ResNet or its plain twin.
-    ResNet {
-        /// 18, 34, 50, 101 or 152.
-        depth: usize,
-        /// Skip connections (false: the plain twin).
-        residual: bool,
-    },
-    /// A CIFAR ResNet or its plain twin.
-    CifarResNet {
-        /// 6n+2.
-        depth: usize,
-        /// Skip connections (false: the plain twin).
-        residual: bool,
-    },
-    /// Network in Network for ImageNet.
-    Nin,
-    /// Network in Network for CIFAR-10.
-    NinCifar,
-    /// GoogLeNet.
-    GoogLeNet(GoogLeNetVariant),
-}
-
-/// One entry of the zoo: what it is, where it comes from, and what it expects by default.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// One entry of the zoo: what it is, where it comes from, what it expects by default, and how
+/// it is built. Each family's file lists its entries beside its model (`ENTRIES`), as timm's
+/// `@register_model` functions sit beside theirs; [`MODELS`] gathers them.
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct ModelInfo {
     /// Registry name.
     pub name: &'static str,
-    /// What it builds.
-    pub architecture: Architecture,
+    /// Builds the network with every option resolved.
+    #[serde(skip)]
+    builder: Builder,
     /// The paper it follows.
     pub paper: &'static str,
     /// Default input `[C, H, W]`.
@@ -138,95 +103,24 @@ const MNIST_PREPROCESSING: Preprocessing = Preprocessing {
     channel_order: "grey",
 };
 
-const LECUN_1998: &str = "LeCun et al. 1998";
-const KRIZHEVSKY_2012: &str = "Krizhevsky et al. 2012";
-const SIMONYAN_2015: &str = "Simonyan & Zisserman 2015";
-const HE_2016: &str = "He et al. 2016";
-const LIN_2014: &str = "Lin et al. 2014";
-const SZEGEDY_2014: &str = "Szegedy et al. 2014";
-
-const IMAGENET: [usize; 3] = [3, 224, 224];
-const CIFAR: [usize; 3] = [3, 32, 32];
-
-const fn entry(
-    name: &'static str,
-    architecture: Architecture,
-    paper: &'static str,
-    input: [usize; 3],
-    num_classes: usize,
-) -> ModelInfo {
-    ModelInfo {
-        name,
-        architecture,
-        paper,
-        input,
-        num_classes,
-        preprocessing: match input {
-            [1, ..] => MNIST_PREPROCESSING,
-            [_, 32, 32] => CIFAR_PREPROCESSING,
-            _ => IMAGENET_PREPROCESSING,
-        },
+impl ModelInfo {
+    /// The registry's entry for a family's `entry`; its preprocessing follows its input: grey
+    /// images are MNIST's, 32 × 32 ones CIFAR's, the rest ImageNet's.
+    fn new<M>(entry: &FamilyEntry<M>, builder: Builder) -> Self {
+        Self {
+            name: entry.name,
+            builder,
+            paper: entry.paper,
+            input: entry.input,
+            num_classes: entry.num_classes,
+            preprocessing: match entry.input {
+                [1, ..] => MNIST_PREPROCESSING,
+                [_, 32, 32] => CIFAR_PREPROCESSING,
+                _ => IMAGENET_PREPROCESSING,
+            },
+        }
     }
 }
-
-const fn vgg(name: &'static str, depth: usize, batch_norm: bool) -> ModelInfo {
-    entry(
-        name,
-        Architecture::Vgg { depth, batch_norm },
-        SIMONYAN_2015,
-        IMAGENET,
-        1000,
-    )
-}
-
-const fn resnet(name: &'static str, depth: usize, residual: bool) -> ModelInfo {
-    entry(
-        name,
-        Architecture::ResNet { depth, residual },
-        HE_2016,
-        IMAGENET,
-        1000,
-    )
-}
-
-const fn cifar_resnet(name: &'static str, depth: usize, residual: bool) -> ModelInfo {
-    entry(
-        name,
-        Architecture::CifarResNet { depth, residual },
-        HE_2016,
-        CIFAR,
-        10,
-    )
-}
-
-/// Every entry of the zoo, in the chapter's order.
-#[rustfmt::skip]
-pub static MODELS: &[ModelInfo] = &[
-    entry("lenet5", Architecture::LeNet5 { modern: false }, LECUN_1998, [1, 32, 32], 10),
-    entry("lenet5-modern", Architecture::LeNet5 { modern: true }, LECUN_1998, [1, 32, 32], 10),
-    entry("alexnet", Architecture::AlexNet(AlexNetVariant::Torchvision), KRIZHEVSKY_2012, IMAGENET, 1000),
-    entry("alexnet-course", Architecture::AlexNet(AlexNetVariant::Course), KRIZHEVSKY_2012, [3, 227, 227], 1000),
-    entry("alexnet-paper", Architecture::AlexNet(AlexNetVariant::Paper), KRIZHEVSKY_2012, [3, 227, 227], 1000),
-    vgg("vgg11", 11, false), vgg("vgg11_bn", 11, true),
-    vgg("vgg13", 13, false), vgg("vgg13_bn", 13, true),
-    vgg("vgg16", 16, false), vgg("vgg16_bn", 16, true),
-    vgg("vgg19", 19, false), vgg("vgg19_bn", 19, true),
-    resnet("resnet18", 18, true), resnet("resnet34", 34, true), resnet("resnet50", 50, true),
-    resnet("resnet101", 101, true), resnet("resnet152", 152, true),
-    resnet("plain-resnet18", 18, false), resnet("plain-resnet34", 34, false),
-    resnet("plain-resnet50", 50, false), resnet("plain-resnet101", 101, false),
-    resnet("plain-resnet152", 152, false),
-    cifar_resnet("cifar-resnet20", 20, true), cifar_resnet("cifar-resnet32", 32, true),
-    cifar_resnet("cifar-resnet44", 44, true), cifar_resnet("cifar-resnet56", 56, true),
-    cifar_resnet("cifar-resnet110", 110, true),
-    cifar_resnet("plain-cifar-resnet20", 20, false), cifar_resnet("plain-cifar-resnet32", 32, false),
-    cifar_resnet("plain-cifar-resnet44", 44, false), cifar_resnet("plain-cifar-resnet56", 56, false),
-    cifar_resnet("plain-cifar-resnet110", 110, false),
-    entry("nin", Architecture::Nin, LIN_2014, IMAGENET, 1000),
-    entry("nin-cifar", Architecture::NinCifar, LIN_2014, CIFAR, 10),
-    entry("googlenet", Architecture::GoogLeNet(GoogLeNetVariant::Torchvision), SZEGEDY_2014, IMAGENET, 1000),
-    entry("googlenet-paper", Architecture::GoogLeNet(GoogLeNetVariant::Paper), SZEGEDY_2014, IMAGENET, 1000),
-];
 
 /// Every registry name.
 pub fn names() -> Vec<&'static str> {
@@ -315,153 +209,124 @@ pub fn create(
 impl ModelInfo {
     /// Builds this entry with `options` on `device`.
     pub fn build(&self, options: &ModelOptions, device: &Device) -> ZooModel {
-        let num_classes = options.num_classes.unwrap_or(self.num_classes);
-        let in_channels = options.in_channels.unwrap_or(self.input[0]);
-        let input_size = options.input_size.unwrap_or(self.input[1]);
-        match self.architecture {
-            Architecture::LeNet5 { modern } => ZooModel::LeNet5(
-                LeNet5Config::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .with_input_size(input_size)
-                    .with_modern(modern)
-                    .init(device),
-            ),
-            Architecture::AlexNet(variant) => ZooModel::AlexNet(
-                AlexNetConfig::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .with_variant(variant)
-                    .with_input_size(input_size)
-                    .init(device),
-            ),
-            Architecture::Vgg { depth, batch_norm } => ZooModel::Vgg(
-                VggConfig::new(depth)
-                    .with_batch_norm(batch_norm)
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .init(device),
-            ),
-            Architecture::ResNet { depth, residual } => ZooModel::ResNet(
-                ResNetConfig::depth(depth)
-                    .with_residual(residual)
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .init(device),
-            ),
-            Architecture::CifarResNet { depth, residual } => ZooModel::CifarResNet(
-                CifarResNetConfig::new(depth)
-                    .with_shortcut(options.shortcut.unwrap_or(ShortcutKind::ZeroPad))
-                    .with_residual(residual)
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .init(device),
-            ),
-            Architecture::Nin => ZooModel::Nin(
-                NinConfig::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .init(device),
-            ),
-            Architecture::NinCifar => ZooModel::NinCifar(
-                NinCifarConfig::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .init(device),
-            ),
-            Architecture::GoogLeNet(variant) => ZooModel::GoogLeNet(
-                GoogLeNetConfig::new()
-                    .with_num_classes(num_classes)
-                    .with_in_channels(in_channels)
-                    .with_variant(variant)
-                    .with_aux_logits(options.aux_logits)
-                    .with_transform_input(options.transform_input)
-                    .init(device),
-            ),
-        }
+        let args = ModelArgs {
+            num_classes: options.num_classes.unwrap_or(self.num_classes),
+            in_channels: options.in_channels.unwrap_or(self.input[0]),
+            input_size: options.input_size.unwrap_or(self.input[1]),
+            aux_logits: options.aux_logits,
+            transform_input: options.transform_input,
+            shortcut: options.shortcut.unwrap_or(ShortcutKind::ZeroPad),
+        };
+        self.builder.build(&args, device)
     }
 }
 
-/// Any model of the zoo.
-// Burn derives `Module` for enums of modules but not for boxes; a model holds a handful of
-// these, built once, so the size difference costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum ZooModel {
+/// The zoo's families: `Variant(Model) entries`. Adding a family is its model file (with its
+/// `ENTRIES`) and one line here, which makes the [`ZooModel`] variant, its share of the
+/// [`Classifier`] dispatch and its place in [`MODELS`].
+macro_rules! zoo {
+    ($($(#[$doc:meta])* $variant:ident($model:ty) entries $entries:path;)*) => {
+        /// A family's builder, for the variant it makes.
+        #[derive(Debug, Clone, Copy)]
+        enum Builder {
+            $($variant(fn(&ModelArgs, &Device) -> $model),)*
+        }
+
+        impl Builder {
+            fn build(self, args: &ModelArgs, device: &Device) -> ZooModel {
+                match self {
+                    $(Builder::$variant(build) => ZooModel::$variant(build(args, device)),)*
+                }
+            }
+        }
+
+        /// Any model of the zoo.
+        // Burn derives `Module` for enums of modules but not for boxes; a model holds a handful
+        // of these, built once, so the size difference costs nothing worth boxing for.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Module, Debug)]
+        pub enum ZooModel {
+            $($(#[$doc])* $variant($model),)*
+        }
+
+        impl Classifier for ZooModel {
+            fn forward_stages(
+                &self,
+                x: Tensor<4>,
+                seen: &mut dyn FnMut(&Tensor<4>),
+            ) -> Tensor<4> {
+                match self {
+                    $(ZooModel::$variant(model) => model.forward_stages(x, seen),)*
+                }
+            }
+
+            fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
+                match self {
+                    $(ZooModel::$variant(model) => model.forward_features(x),)*
+                }
+            }
+
+            fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
+                match self {
+                    $(ZooModel::$variant(model) => model.forward_head(features),)*
+                }
+            }
+
+            fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+                match self {
+                    $(ZooModel::$variant(model) => model.forward(x),)*
+                }
+            }
+
+            fn forward_train(&self, x: Tensor<4>) -> TrainOutput {
+                match self {
+                    $(ZooModel::$variant(model) => model.forward_train(x),)*
+                }
+            }
+
+            fn num_classes(&self) -> usize {
+                match self {
+                    $(ZooModel::$variant(model) => model.num_classes(),)*
+                }
+            }
+
+            fn with_num_classes(self, num_classes: usize, device: &Device) -> Self {
+                match self {
+                    $(ZooModel::$variant(model) => {
+                        ZooModel::$variant(model.with_num_classes(num_classes, device))
+                    })*
+                }
+            }
+        }
+
+        /// Every entry of the zoo, in the chapter's order.
+        pub static MODELS: LazyLock<Vec<ModelInfo>> = LazyLock::new(|| {
+            let mut models = Vec::new();
+            $(models.extend(
+                $entries
+                    .iter()
+                    .map(|entry| ModelInfo::new(entry, Builder::$variant(entry.build))),
+            );)*
+            models
+        });
+    };
+}
+
+zoo! {
     /// LeNet-5.
-    LeNet5(LeNet5),
+    LeNet5(LeNet5) entries lenet::ENTRIES;
     /// AlexNet.
-    AlexNet(AlexNet),
+    AlexNet(AlexNet) entries alexnet::ENTRIES;
     /// VGG.
-    Vgg(Vgg),
+    Vgg(Vgg) entries vgg::ENTRIES;
     /// ImageNet ResNet.
-    ResNet(ResNet),
+    ResNet(ResNet) entries resnet::ENTRIES;
     /// CIFAR ResNet.
-    CifarResNet(CifarResNet),
+    CifarResNet(CifarResNet) entries cifar_resnet::ENTRIES;
     /// Network in Network (ImageNet).
-    Nin(Nin),
+    Nin(Nin) entries nin::ENTRIES;
     /// Network in Network (CIFAR-10).
-    NinCifar(NinCifar),
+    NinCifar(NinCifar) entries nin::CIFAR_ENTRIES;
     /// GoogLeNet.
-    GoogLeNet(GoogLeNet),
-}
-
-macro_rules! each_model {
-    ($value:expr, $model:ident => $body:expr) => {
-        match $value {
-            ZooModel::LeNet5($model) => $body,
-            ZooModel::AlexNet($model) => $body,
-            ZooModel::Vgg($model) => $body,
-            ZooModel::ResNet($model) => $body,
-            ZooModel::CifarResNet($model) => $body,
-            ZooModel::Nin($model) => $body,
-            ZooModel::NinCifar($model) => $body,
-            ZooModel::GoogLeNet($model) => $body,
-        }
-    };
-}
-
-macro_rules! each_model_into {
-    ($value:expr, $model:ident => $body:expr) => {
-        match $value {
-            ZooModel::LeNet5($model) => ZooModel::LeNet5($body),
-            ZooModel::AlexNet($model) => ZooModel::AlexNet($body),
-            ZooModel::Vgg($model) => ZooModel::Vgg($body),
-            ZooModel::ResNet($model) => ZooModel::ResNet($body),
-            ZooModel::CifarResNet($model) => ZooModel::CifarResNet($body),
-            ZooModel::Nin($model) => ZooModel::Nin($body),
-            ZooModel::NinCifar($model) => ZooModel::NinCifar($body),
-            ZooModel::GoogLeNet($model) => ZooModel::GoogLeNet($body),
-        }
-    };
-}
-
-impl Classifier for ZooModel {
-    fn forward_stages(&self, x: Tensor<4>, seen: &mut dyn FnMut(&Tensor<4>)) -> Tensor<4> {
-        each_model!(self, model => model.forward_stages(x, seen))
-    }
-
-    fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        each_model!(self, model => model.forward_features(x))
-    }
-
-    fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
-        each_model!(self, model => model.forward_head(features))
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        each_model!(self, model => model.forward(x))
-    }
-
-    fn forward_train(&self, x: Tensor<4>) -> TrainOutput {
-        each_model!(self, model => model.forward_train(x))
-    }
-
-    fn num_classes(&self) -> usize {
-        each_model!(self, model => model.num_classes())
-    }
-
-    fn with_num_classes(self, num_classes: usize, device: &Device) -> Self {
-        each_model_into!(self, model => model.with_num_classes(num_classes, device))
-    }
+    GoogLeNet(GoogLeNet) entries googlenet::ENTRIES;
 }

@@ -162,7 +162,7 @@ fn small_input(info: &model_zoo::ModelInfo) -> [usize; 3] {
 #[test]
 fn every_entry_gives_its_stage_maps_shallow_to_deep() {
     let device = Device::flex();
-    for info in model_zoo::MODELS {
+    for info in model_zoo::MODELS.iter() {
         let model = info.build(&ModelOptions::new(), &device);
         let [c, h, w] = small_input(info);
         let x = Tensor::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &device);

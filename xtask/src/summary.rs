@@ -37,7 +37,7 @@ fn parse_input(text: &str) -> Result<[usize; 3], String> {
 
 pub fn run(args: SummaryArgs) -> Result<(), Box<dyn Error>> {
     let Some(model) = args.model.filter(|_| !args.list) else {
-        for info in trainer::model_zoo::MODELS {
+        for info in trainer::model_zoo::MODELS.iter() {
             println!(
                 "{:<22} {:<26} input {:?}",
                 info.name, info.paper, info.input

@@ -19,7 +19,7 @@ use crate::blocks::sequential::{
     ClassifierLayer, FeatureLayer, forward_classifier, forward_features_seen, last_linear_outputs,
     replace_last_linear,
 };
-use crate::models::Classifier;
+use crate::models::{Classifier, FamilyEntry, IMAGENET_INPUT, ModelArgs};
 use crate::trace::{self, Layer};
 
 /// Which AlexNet.
@@ -184,4 +184,41 @@ impl Classifier for AlexNet {
         self.classifier = replace_last_linear(self.classifier, num_classes, device);
         self
     }
+}
+
+/// The zoo's AlexNet entries: torchvision's single-tower network, the course's 227 × 227 one and
+/// the paper's two-tower one with LRN.
+pub(crate) const ENTRIES: &[FamilyEntry<AlexNet>] = &[
+    entry("alexnet", IMAGENET_INPUT, |args, device| {
+        build(AlexNetVariant::Torchvision, args, device)
+    }),
+    entry("alexnet-course", [3, 227, 227], |args, device| {
+        build(AlexNetVariant::Course, args, device)
+    }),
+    entry("alexnet-paper", [3, 227, 227], |args, device| {
+        build(AlexNetVariant::Paper, args, device)
+    }),
+];
+
+const fn entry(
+    name: &'static str,
+    input: [usize; 3],
+    build: fn(&ModelArgs, &Device) -> AlexNet,
+) -> FamilyEntry<AlexNet> {
+    FamilyEntry {
+        name,
+        paper: "Krizhevsky et al. 2012",
+        input,
+        num_classes: 1000,
+        build,
+    }
+}
+
+fn build(variant: AlexNetVariant, args: &ModelArgs, device: &Device) -> AlexNet {
+    AlexNetConfig::new()
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .with_variant(variant)
+        .with_input_size(args.input_size)
+        .init(device)
 }

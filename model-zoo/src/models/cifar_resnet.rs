@@ -13,7 +13,7 @@ use burn::prelude::*;
 
 use crate::blocks::residual::{BasicBlock, ResidualBlockConfig};
 use crate::blocks::{ShortcutKind, he_normal_conv};
-use crate::models::Classifier;
+use crate::models::{CIFAR_INPUT, Classifier, FamilyEntry, ModelArgs};
 use crate::trace::{self, Layer};
 
 /// Configuration of [`CifarResNet`].
@@ -164,4 +164,40 @@ impl Classifier for CifarResNet {
         self.fc = LinearConfig::new(64, num_classes).init(device);
         self
     }
+}
+
+/// The zoo's CIFAR ResNets (6n + 2 layers, He et al. §4.2) and their plain twins.
+#[rustfmt::skip]
+pub(crate) const ENTRIES: &[FamilyEntry<CifarResNet>] = &[
+    entry("cifar-resnet20", build::<20, true>), entry("cifar-resnet32", build::<32, true>),
+    entry("cifar-resnet44", build::<44, true>), entry("cifar-resnet56", build::<56, true>),
+    entry("cifar-resnet110", build::<110, true>),
+    entry("plain-cifar-resnet20", build::<20, false>), entry("plain-cifar-resnet32", build::<32, false>),
+    entry("plain-cifar-resnet44", build::<44, false>), entry("plain-cifar-resnet56", build::<56, false>),
+    entry("plain-cifar-resnet110", build::<110, false>),
+];
+
+const fn entry(
+    name: &'static str,
+    build: fn(&ModelArgs, &Device) -> CifarResNet,
+) -> FamilyEntry<CifarResNet> {
+    FamilyEntry {
+        name,
+        paper: "He et al. 2016",
+        input: CIFAR_INPUT,
+        num_classes: 10,
+        build,
+    }
+}
+
+fn build<const DEPTH: usize, const RESIDUAL: bool>(
+    args: &ModelArgs,
+    device: &Device,
+) -> CifarResNet {
+    CifarResNetConfig::new(DEPTH)
+        .with_shortcut(args.shortcut)
+        .with_residual(RESIDUAL)
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .init(device)
 }

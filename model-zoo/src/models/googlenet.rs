@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::blocks::{
     ConvUnit, ConvUnitConfig, Inception, InceptionAux, InceptionAuxConfig, InceptionConfig,
 };
-use crate::models::{Classifier, TrainOutput};
+use crate::models::{Classifier, FamilyEntry, IMAGENET_INPUT, ModelArgs, TrainOutput};
 use crate::trace::{self, Layer};
 
 /// Which GoogLeNet.
@@ -279,4 +279,38 @@ impl Classifier for GoogLeNet {
             .map(|head| head.with_num_classes(num_classes, device));
         self
     }
+}
+
+/// The zoo's GoogLeNets: torchvision's (batch norm, 3 × 3 in the "5 × 5" branch) and the
+/// paper's.
+pub(crate) const ENTRIES: &[FamilyEntry<GoogLeNet>] = &[
+    entry("googlenet", |args, device| {
+        build(GoogLeNetVariant::Torchvision, args, device)
+    }),
+    entry("googlenet-paper", |args, device| {
+        build(GoogLeNetVariant::Paper, args, device)
+    }),
+];
+
+const fn entry(
+    name: &'static str,
+    build: fn(&ModelArgs, &Device) -> GoogLeNet,
+) -> FamilyEntry<GoogLeNet> {
+    FamilyEntry {
+        name,
+        paper: "Szegedy et al. 2014",
+        input: IMAGENET_INPUT,
+        num_classes: 1000,
+        build,
+    }
+}
+
+fn build(variant: GoogLeNetVariant, args: &ModelArgs, device: &Device) -> GoogLeNet {
+    GoogLeNetConfig::new()
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .with_variant(variant)
+        .with_aux_logits(args.aux_logits)
+        .with_transform_input(args.transform_input)
+        .init(device)
 }

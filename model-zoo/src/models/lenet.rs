@@ -15,7 +15,7 @@ use burn::tensor::activation::tanh;
 use crate::blocks::he_normal_conv;
 #[cfg(feature = "kernels")]
 use crate::blocks::tanh::tanh;
-use crate::models::Classifier;
+use crate::models::{Classifier, FamilyEntry, ModelArgs};
 use crate::trace::{self, Layer};
 
 /// Configuration of [`LeNet5`].
@@ -134,4 +134,33 @@ impl Classifier for LeNet5 {
         self.fc3 = LinearConfig::new(84, num_classes).init(device);
         self
     }
+}
+
+/// The zoo's LeNet-5 entries: the 1998 network (tanh, average pooling) and its modern twin
+/// (ReLU, max pooling).
+pub(crate) const ENTRIES: &[FamilyEntry<LeNet5>] = &[
+    entry("lenet5", build::<false>),
+    entry("lenet5-modern", build::<true>),
+];
+
+const fn entry(
+    name: &'static str,
+    build: fn(&ModelArgs, &Device) -> LeNet5,
+) -> FamilyEntry<LeNet5> {
+    FamilyEntry {
+        name,
+        paper: "LeCun et al. 1998",
+        input: [1, 32, 32],
+        num_classes: 10,
+        build,
+    }
+}
+
+fn build<const MODERN: bool>(args: &ModelArgs, device: &Device) -> LeNet5 {
+    LeNet5Config::new()
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .with_input_size(args.input_size)
+        .with_modern(MODERN)
+        .init(device)
 }

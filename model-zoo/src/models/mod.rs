@@ -11,6 +11,46 @@ pub mod vgg;
 
 use burn::prelude::*;
 
+use crate::blocks::ShortcutKind;
+
+/// ImageNet's input, `[C, H, W]`.
+pub(crate) const IMAGENET_INPUT: [usize; 3] = [3, 224, 224];
+/// CIFAR's input.
+pub(crate) const CIFAR_INPUT: [usize; 3] = [3, 32, 32];
+
+/// One registry entry, declared in its family's file beside the model (as timm's
+/// `@register_model` functions are); `registry::MODELS` gathers every family's `ENTRIES`.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyEntry<M> {
+    /// Registry name.
+    pub name: &'static str,
+    /// The paper it follows.
+    pub paper: &'static str,
+    /// Default input `[C, H, W]`.
+    pub input: [usize; 3],
+    /// Default number of classes.
+    pub num_classes: usize,
+    /// Builds the network with every option resolved.
+    pub build: fn(&ModelArgs, &Device) -> M,
+}
+
+/// `ModelOptions` with the entry's defaults filled in: what a family's builder reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelArgs {
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Side of the square input.
+    pub input_size: usize,
+    /// GoogLeNet's auxiliary classifiers.
+    pub aux_logits: bool,
+    /// GoogLeNet's input re-normalisation.
+    pub transform_input: bool,
+    /// The CIFAR ResNets' shortcut where shapes change.
+    pub shortcut: ShortcutKind,
+}
+
 /// The face every zoo model shares (timm's `forward_features` / `forward_head` split), so that
 /// code that trains or evaluates never matches on model names.
 pub trait Classifier: Sized {

@@ -19,7 +19,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 
 use crate::blocks::{MlpConv, MlpConvConfig};
-use crate::models::Classifier;
+use crate::models::{CIFAR_INPUT, Classifier, FamilyEntry, IMAGENET_INPUT};
 use crate::trace::{self, Layer};
 
 fn pool_3x3_s2(ceil_mode: bool) -> MaxPool2d {
@@ -207,3 +207,33 @@ impl Classifier for NinCifar {
         self
     }
 }
+
+/// The zoo's ImageNet Network in Network.
+pub(crate) const ENTRIES: &[FamilyEntry<Nin>] = &[FamilyEntry {
+    name: "nin",
+    paper: PAPER,
+    input: IMAGENET_INPUT,
+    num_classes: 1000,
+    build: |args, device| {
+        NinConfig::new()
+            .with_num_classes(args.num_classes)
+            .with_in_channels(args.in_channels)
+            .init(device)
+    },
+}];
+
+/// The paper's CIFAR-10 Network in Network.
+pub(crate) const CIFAR_ENTRIES: &[FamilyEntry<NinCifar>] = &[FamilyEntry {
+    name: "nin-cifar",
+    paper: PAPER,
+    input: CIFAR_INPUT,
+    num_classes: 10,
+    build: |args, device| {
+        NinCifarConfig::new()
+            .with_num_classes(args.num_classes)
+            .with_in_channels(args.in_channels)
+            .init(device)
+    },
+}];
+
+const PAPER: &str = "Lin et al. 2014";

@@ -10,7 +10,7 @@ use burn::prelude::*;
 
 use crate::blocks::residual::{BOTTLENECK_EXPANSION, ResidualBlock, ResidualBlockConfig};
 use crate::blocks::{ShortcutKind, he_normal_conv};
-use crate::models::Classifier;
+use crate::models::{Classifier, FamilyEntry, IMAGENET_INPUT, ModelArgs};
 use crate::trace::{self, Layer};
 
 /// Blocks per stage for each depth (Table 1).
@@ -155,4 +155,37 @@ impl Classifier for ResNet {
         self.fc = LinearConfig::new(features, num_classes).init(device);
         self
     }
+}
+
+/// The zoo's ImageNet ResNets (torchvision's names) and their plain twins (no shortcuts), for
+/// He et al.'s comparison.
+#[rustfmt::skip]
+pub(crate) const ENTRIES: &[FamilyEntry<ResNet>] = &[
+    entry("resnet18", build::<18, true>), entry("resnet34", build::<34, true>),
+    entry("resnet50", build::<50, true>), entry("resnet101", build::<101, true>),
+    entry("resnet152", build::<152, true>),
+    entry("plain-resnet18", build::<18, false>), entry("plain-resnet34", build::<34, false>),
+    entry("plain-resnet50", build::<50, false>), entry("plain-resnet101", build::<101, false>),
+    entry("plain-resnet152", build::<152, false>),
+];
+
+const fn entry(
+    name: &'static str,
+    build: fn(&ModelArgs, &Device) -> ResNet,
+) -> FamilyEntry<ResNet> {
+    FamilyEntry {
+        name,
+        paper: "He et al. 2016",
+        input: IMAGENET_INPUT,
+        num_classes: 1000,
+        build,
+    }
+}
+
+fn build<const DEPTH: usize, const RESIDUAL: bool>(args: &ModelArgs, device: &Device) -> ResNet {
+    ResNetConfig::depth(DEPTH)
+        .with_residual(RESIDUAL)
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .init(device)
 }

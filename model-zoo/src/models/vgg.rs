@@ -17,7 +17,7 @@ use crate::blocks::sequential::{
     ClassifierLayer, FeatureLayer, forward_classifier, forward_features_seen, last_linear_outputs,
     replace_last_linear,
 };
-use crate::models::Classifier;
+use crate::models::{Classifier, FamilyEntry, IMAGENET_INPUT, ModelArgs};
 use crate::trace::{self, Layer};
 
 /// `Some(c)`: a 3×3 convolution with `c` filters; `None`: a 2×2/2 max pool (Table 1).
@@ -160,4 +160,32 @@ impl Classifier for Vgg {
         self.classifier = replace_last_linear(self.classifier, num_classes, device);
         self
     }
+}
+
+/// The zoo's VGG entries, named as torchvision's: configurations A, B, D and E, each with and
+/// without batch norm.
+#[rustfmt::skip]
+pub(crate) const ENTRIES: &[FamilyEntry<Vgg>] = &[
+    entry("vgg11", build::<11, false>), entry("vgg11_bn", build::<11, true>),
+    entry("vgg13", build::<13, false>), entry("vgg13_bn", build::<13, true>),
+    entry("vgg16", build::<16, false>), entry("vgg16_bn", build::<16, true>),
+    entry("vgg19", build::<19, false>), entry("vgg19_bn", build::<19, true>),
+];
+
+const fn entry(name: &'static str, build: fn(&ModelArgs, &Device) -> Vgg) -> FamilyEntry<Vgg> {
+    FamilyEntry {
+        name,
+        paper: "Simonyan & Zisserman 2015",
+        input: IMAGENET_INPUT,
+        num_classes: 1000,
+        build,
+    }
+}
+
+fn build<const DEPTH: usize, const BATCH_NORM: bool>(args: &ModelArgs, device: &Device) -> Vgg {
+    VggConfig::new(DEPTH)
+        .with_batch_norm(BATCH_NORM)
+        .with_num_classes(args.num_classes)
+        .with_in_channels(args.in_channels)
+        .init(device)
 }
