@@ -107,13 +107,15 @@ impl Layer<Tensor<2>> for Linear {
     type Output = Tensor<2>;
     /// On flex by [`crate::blocks::linear::linear`] (with the `kernels` feature).
     fn run(&self, input: Tensor<2>) -> Tensor<2> {
+        if input.dims()[1] != self.weight.dims()[0] {
+            // Burn's own shape check and message.
+            return self.forward(input);
+        }
+        let (weight, bias) = crate::blocks::precision::linear_params(self, input.dtype());
         #[cfg(feature = "kernels")]
-        let output = crate::blocks::linear::linear(self, input);
+        let output = crate::blocks::linear::linear(input, weight, bias);
         #[cfg(not(feature = "kernels"))]
-        let output = {
-            let (weight, bias) = crate::blocks::precision::linear_params(self, input.dtype());
-            burn::tensor::module::linear(input, weight, bias)
-        };
+        let output = burn::tensor::module::linear(input, weight, bias);
         record_linear(self, &output);
         output
     }

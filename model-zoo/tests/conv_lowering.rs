@@ -7,7 +7,7 @@ use burn::tensor::Distribution;
 use model_zoo::blocks::{ConvLowering, set_conv_lowering};
 use model_zoo::{Classifier, ModelOptions};
 
-#[path = "support/close.rs"]
+#[path = "../../kernels/tests/support/close.rs"]
 mod close;
 #[path = "support/conv_cases.rs"]
 mod conv_cases;

@@ -12,7 +12,7 @@ use burn::tensor::Distribution;
 use libtest_mimic::{Arguments, Failed, Trial};
 use model_zoo::{Classifier, ModelOptions};
 
-#[path = "support/close.rs"]
+#[path = "../../kernels/tests/support/close.rs"]
 mod close;
 #[path = "support/conv_cases.rs"]
 mod conv_cases;

@@ -9,7 +9,7 @@ use burn::tensor::Distribution;
 use model_zoo::blocks::pooled_linear::pooled_linear;
 use model_zoo::summary::layer_costs;
 
-#[path = "support/close.rs"]
+#[path = "../../kernels/tests/support/close.rs"]
 mod close;
 
 use close::assert_all_close;

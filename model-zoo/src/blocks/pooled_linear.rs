@@ -43,7 +43,7 @@ pub fn pooled_linear(pool: &AdaptiveAvgPool2d, linear: &Linear, features: Tensor
             .reshape([channels * inputs, features_out]);
         let input = features.flatten(1, 3);
         #[cfg(feature = "kernels")]
-        let output = crate::blocks::linear::linear_with(input, folded, bias);
+        let output = crate::blocks::linear::linear(input, folded, bias);
         #[cfg(not(feature = "kernels"))]
         let output = burn::tensor::module::linear(input, folded, bias);
         output

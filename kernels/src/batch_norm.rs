@@ -25,9 +25,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{DType, DispatchTensor, Shape, Slice};
 use rayon::prelude::*;
 
-use super::kernel_support::{
-    Constant, f32_tensor, f32_values, from_planes, on_flex, vectorized_fn,
-};
+use crate::support::{Constant, f32_tensor, f32_values, from_planes, on_flex, vectorized_fn};
 
 /// `norm.forward(input)`, with the training pass (autodiff device, training enabled) on flex
 /// in `f32` computed by [`BatchNormOps`]; like `BatchNorm::forward_train` it normalises with

@@ -26,7 +26,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, activation};
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, f32_tensor, f32_values, on_flex, write_values};
+use crate::support::{Constant, f32_tensor, f32_values, on_flex, write_values};
 
 /// `tanh(x)` elementwise: vectorised on flex, Burn's own `tanh` elsewhere.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {

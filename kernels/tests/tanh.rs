@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation;
-use model_zoo::blocks::tanh::{tanh, tanh_f32};
+use zoo_kernels::tanh::{tanh, tanh_f32};
 
 /// Distance in units in the last place between two finite f32 of the same sign.
 fn ulps(a: f32, b: f32) -> u32 {

@@ -15,14 +15,12 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::thread::LocalKey;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::blocks::kernel_support::{
-    Matrix, TapWindow, matmul, matmul_uninit, tap_windows, vectorized_fn,
-};
+use super::shared::{Geometry, grown, sum_of_shares, with_local};
+use crate::support::{Matrix, TapWindow, matmul, matmul_uninit, tap_windows, vectorized_fn};
 
 /// Patch matrices are built a band of output rows at a time, of at most this many floats
 /// (4 MiB), so that a VGG-16 layer at 224×224 does not hold `9·64·224²` floats per thread.
@@ -38,21 +36,6 @@ const MIN_PRODUCT_COLUMNS: usize = 64;
 /// read once. With more channels it would be read again for every 64 of them, which measured
 /// slower than packing it (ResNet-18 and VGG-16 at 32×32, 256–512 channels).
 const STREAMED_PATCH_MAX_CHANNELS: usize = 64;
-
-/// The sizes of one ungrouped 2-D convolution.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Geometry {
-    pub batch: usize,
-    pub channels: usize,
-    pub input: [usize; 2],
-    pub out_channels: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Padding before the first row and column; the padding after is implied by `output`.
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    pub output: [usize; 2],
-}
 
 impl Geometry {
     /// Rows of the patch matrix: `C·kh·kw`.
@@ -584,49 +567,6 @@ fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
     with_local(&SCRATCH, work)
 }
 
-/// Runs `work` with this thread's value of `local`, or with a fresh one where the thread's is in
-/// use (a rayon thread that picked up another convolution's work while waiting inside a
-/// product).
-pub(super) fn with_local<S: Default + 'static, R>(
-    local: &'static LocalKey<RefCell<S>>,
-    work: impl FnOnce(&mut S) -> R,
-) -> R {
-    local.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => work(&mut scratch),
-        Err(_) => work(&mut S::default()),
-    })
-}
-
-/// The sum of `share(index)` (vectors of `size` floats) over `shares` shares computed in
-/// parallel, added in share order, so that the result depends only on the number of shares;
-/// `size` zeros when there are none.
-pub(super) fn sum_of_shares(
-    shares: usize,
-    size: usize,
-    share: impl Fn(usize) -> Vec<f32> + Sync + Send,
-) -> Vec<f32> {
-    let parts: Vec<Vec<f32>> = (0..shares).into_par_iter().map(share).collect();
-    parts
-        .into_iter()
-        .reduce(|mut total, part| {
-            total
-                .iter_mut()
-                .zip(part)
-                .for_each(|(sum, value)| *sum += value);
-            total
-        })
-        .unwrap_or_else(|| vec![0.0; size])
-}
-
-/// The first `len` elements of `buffer`, which grows to hold them (its old contents are
-/// overwritten by the caller, so nothing is cleared).
-pub(super) fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
-    &mut buffer[..len]
-}
-
 /// Whether to give each group of images to one thread (enough groups for every thread) or to
 /// run the groups one after another with multithreaded products.
 fn groups_in_parallel(geometry: &Geometry) -> bool {
@@ -715,19 +655,7 @@ fn output_grad_matrix<'a>(
 }
 
 /// The convolution of `input` `[B, C, H, W]` by `weight` `[O, C, kh, kw]`: `[B, O, OH, OW]`.
-/// The three passes leave what they cover to [`super::direct`] (3×3 "same" convolutions on
-/// AVX-512), [`super::dense`] (maps with fewer pixels than kernel taps) and [`super::winograd`]
-/// (3×3 "same" convolutions of 64 channels or more), in that order.
 pub(super) fn forward(geometry: &Geometry, input: &[f32], weight: &[f32]) -> Vec<f32> {
-    if let Some(output) = super::direct::forward(geometry, input, weight) {
-        return output;
-    }
-    if let Some(output) = super::dense::forward(geometry, input, weight) {
-        return output;
-    }
-    if let Some(output) = super::winograd::forward(geometry, input, weight) {
-        return output;
-    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return forward_by_taps(geometry, input, Matrix::row_major(weight, geometry.depth()));
     };
@@ -803,15 +731,6 @@ fn forward_by_taps(geometry: &Geometry, input: &[f32], kernel: Matrix) -> Vec<f3
 /// The gradient of the loss with respect to the convolution's input, given its gradient with
 /// respect to the output: the kernel's transpose times each output gradient, scattered back.
 pub(super) fn input_gradient(geometry: &Geometry, weight: &[f32], output_grad: &[f32]) -> Vec<f32> {
-    if let Some(input_grad) = super::direct::input_gradient(geometry, weight, output_grad) {
-        return input_grad;
-    }
-    if let Some(input_grad) = super::dense::input_gradient(geometry, weight, output_grad) {
-        return input_grad;
-    }
-    if let Some(input_grad) = super::winograd::input_gradient(geometry, weight, output_grad) {
-        return input_grad;
-    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         let kernel = Matrix::row_major(weight, geometry.depth());
         return input_gradient_by_taps(geometry, kernel, output_grad);
@@ -886,15 +805,6 @@ fn input_gradient_by_taps(geometry: &Geometry, kernel: Matrix, output_grad: &[f3
 /// rows) and streams the patch rows as they are, where the untransposed product makes it pack
 /// (transpose) the whole patch matrix, `C·kh·kw` rows.
 pub(super) fn weight_gradient(geometry: &Geometry, input: &[f32], output_grad: &[f32]) -> Vec<f32> {
-    if let Some(weight_grad) = super::dense::weight_gradient(geometry, input, output_grad) {
-        return weight_grad;
-    }
-    if let Some(weight_grad) = super::winograd::weight_gradient(geometry, input, output_grad) {
-        return weight_grad;
-    }
-    if let Some(weight_grad) = super::direct::weight_gradient(geometry, input, output_grad) {
-        return weight_grad;
-    }
     let Some((trimmed, taps)) = geometry.trimmed() else {
         return weight_gradient_by_taps(geometry, input, output_grad);
     };

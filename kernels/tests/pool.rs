@@ -6,7 +6,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use model_zoo::blocks::pool::{avg_pool2d, max_pool2d};
+use zoo_kernels::pool::{avg_pool2d, max_pool2d};
 
 /// Output and input gradient of `forward` on `input` under a fixed cotangent.
 fn output_and_gradient<P>(

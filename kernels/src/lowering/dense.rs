@@ -16,8 +16,8 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::{Geometry, grown, with_local};
-use crate::blocks::kernel_support::{Matrix, matmul, matmul_uninit};
+use super::shared::{Geometry, grown, with_local};
+use crate::support::{Matrix, matmul, matmul_uninit};
 
 thread_local! {
     /// Each thread's buffer for a convolution matrix or the weight gradient's matrix, kept

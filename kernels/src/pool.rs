@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use super::kernel_support::{Constant, TapWindow, f32_tensor, f32_values, on_flex, tap_windows};
+use crate::support::{Constant, TapWindow, f32_tensor, f32_values, on_flex, tap_windows};
 
 /// `pool.forward(input)`, computed by [`AvgPoolOps`] on flex in `f32` when the pool has no
 /// padding and its output size does not depend on `ceil_mode` (every window then lies inside the

@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::cpu::{Geometry, sum_of_shares};
+use super::shared::{Geometry, sum_of_shares};
 
 /// Output columns per vector register.
 const LANES: usize = 16;

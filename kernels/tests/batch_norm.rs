@@ -9,7 +9,7 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
-use model_zoo::blocks::batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
+use zoo_kernels::batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 
 #[path = "support/close.rs"]
 mod close;

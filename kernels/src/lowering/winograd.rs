@@ -24,8 +24,8 @@ use std::ops::Range;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::{Geometry, grown, sum_of_shares, with_local};
-use crate::blocks::kernel_support::{Matrix, matmul, vectorized_fn};
+use super::shared::{Geometry, grown, sum_of_shares, with_local};
+use crate::support::{Matrix, matmul, vectorized_fn};
 
 /// Transformed points per tile: the 4×4 input block's.
 const POINTS: usize = 16;

@@ -34,20 +34,24 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Shape, Slice};
 use serde::{Deserialize, Serialize};
 
-use super::kernel_support::{TapWindow, f32_tensor, f32_values, on_flex, on_gpu, tap_window};
+use self::shared::Geometry;
+use crate::support::{TapWindow, f32_tensor, f32_values, on_flex, on_gpu, tap_window};
 
 mod cpu;
 mod dense;
 mod direct;
+mod patches;
+mod shared;
 mod winograd;
 
-/// How [`crate::Layer::run`] computes a `Conv2d`.
+/// How the zoo computes a `Conv2d` (model-zoo's layer tracing calls [`conv2d`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConvLowering {
@@ -135,7 +139,7 @@ pub fn conv_lowering() -> ConvLowering {
 /// says. Convolutions the lowering does not cover (grouped, asymmetric padding) take the
 /// backend's own kernel, where a GPU backend gets the bias as a separate addition (see
 /// [`native_conv2d`]).
-pub(crate) fn conv2d(
+pub fn conv2d(
     input: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
@@ -157,7 +161,7 @@ pub(crate) fn conv2d(
 /// bias stage against shared memory after choosing its tiling and then declines, so every
 /// biased convolution (VGG, AlexNet, LeNet-5, NiN, GoogLeNet-paper) fell back to the direct
 /// kernel (`benches/RESULTS.md`, run 5). The result is the same up to rounding.
-pub(crate) fn native_conv2d(
+fn native_conv2d(
     input: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
@@ -179,7 +183,12 @@ fn lowered_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
     if conv.groups != 1 {
         return None;
     }
-    let padding = crate::blocks::conv::explicit_padding(conv)?;
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0); 2],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        // `Same` depends on the input's size; Burn works it out inside `forward`.
+        PaddingConfig2d::Same => return None,
+    };
     Some(ConvOptions::new_with_padding(
         conv.stride,
         padding,
@@ -195,7 +204,7 @@ fn lowered_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
 /// are patch-matrix products too.
 ///
 /// # Panics
-/// If `conv` is grouped or uses `Same` padding; [`crate::Layer::run`] sends those to
+/// If `conv` is grouped or uses `Same` padding; model-zoo's layers send those to
 /// `Conv2d::forward` instead.
 pub fn conv2d_as_gemm(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let options = lowered_options(conv)
@@ -320,17 +329,13 @@ impl PatchMatmulConv for burn::backend::wgpu::CubeBackend {}
 
 /// The sizes of the convolution of `x` by `weight`, when both are `f32` (the only type the CPU
 /// kernels take).
-fn f32_geometry(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    options: &ConvOptions<2>,
-) -> Option<cpu::Geometry> {
+fn f32_geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Option<Geometry> {
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return None;
     }
     let [batch, channels, height, width] = x.shape().dims();
     let [out_channels, _, kernel_h, kernel_w] = weight.shape().dims();
-    Some(cpu::Geometry {
+    Some(Geometry {
         batch,
         channels,
         input: [height, width],

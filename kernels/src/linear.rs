@@ -16,28 +16,16 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
-use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 use gemm::Parallelism;
 
-use super::kernel_support::{Matrix, f32_tensor, f32_values, matmul, on_flex};
+use crate::support::{Matrix, f32_tensor, f32_values, matmul, on_flex};
 
-/// `layer.forward(input)` in the input's float type: on flex in `f32`, `input · weight` by [`MatmulOps`], then the bias
-/// added by Burn.
-pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
-    if input.dims()[1] != layer.weight.dims()[0] {
-        // Burn's own shape check and message.
-        return layer.forward(input);
-    }
-    let (weight, bias) = crate::blocks::precision::linear_params(layer, input.dtype());
-    linear_with(input, weight, bias)
-}
-
-/// `input · weight + bias` for a `[features in, features out]` weight, as [`linear`] computes
-/// it: for weights that are not a layer's own (the folded ones of
-/// [`crate::blocks::pooled_linear`]).
-pub fn linear_with(input: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+/// `input · weight + bias` for a `[features in, features out]` weight (a `Linear` layer's own,
+/// or the folded one of VGG's pooled first classifier layer): on flex in `f32` by
+/// [`MatmulOps`], then the bias added by Burn; Burn's `linear` otherwise.
+pub fn linear(input: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
     if !(on_flex(&input.device()) && input.dtype() == DType::F32 && weight.dtype() == DType::F32) {
         return burn::tensor::module::linear(input, weight, bias);
     }
