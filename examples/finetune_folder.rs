@@ -18,7 +18,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
-use example_support::{ImageFolder, stand_in_folder};
+use example_support::{ImageFolder, exit_on_error, stand_in_folder};
 use model_zoo::weights::{load_weights, save_safetensors};
 use model_zoo::{Classifier, ModelOptions};
 
@@ -28,10 +28,7 @@ const BATCH: usize = 8;
 const EPOCHS: usize = 8;
 
 fn main() {
-    if let Err(error) = run() {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    exit_on_error(run());
 }
 
 fn run() -> Result<(), String> {

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use example_support::{ImageFolder, stand_in_folder};
+use example_support::{ImageFolder, exit_on_error, stand_in_folder};
 use model_zoo::weights::load_weights;
 use model_zoo::{Classifier, ModelOptions};
 
@@ -20,10 +20,7 @@ const SIZE: usize = 224;
 const BATCH: usize = 16;
 
 fn main() {
-    if let Err(error) = run() {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    exit_on_error(run());
 }
 
 fn run() -> Result<(), String> {

@@ -105,6 +105,14 @@ impl ImageFolder {
     }
 }
 
+/// Ends the example with the error's message and exit status 1 when `result` is one.
+pub fn exit_on_error(result: Result<(), String>) {
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
 /// Writes a stand-in image folder into `root` (unless it is there): two classes of striped
 /// images, `horizontal` and `vertical`, with stripes of random width, phase and colours.
 pub fn stand_in_folder(root: &Path, per_class: usize) -> Result<(), String> {
