@@ -3,10 +3,9 @@
 //!
 //! Why: burn-flex 0.22.1 creates each product's output as a zeroed byte vector and then copies
 //! it into a second, aligned allocation (`Bytes::from_bytes_vec` takes any byte vector for
-//! unaligned), so every product pays two fresh allocations, their page faults and a copy. For
-//! VGG-16's first classifier layer, whose weight gradient is 411 MB, that was 16 % of the
-//! samples of a profiled VGG-16 training run, model set-up included (`benches/RESULTS.md`).
-//! Other backends keep Burn's `Linear::forward`.
+//! unaligned), so every product pays two fresh allocations, their page faults and a copy, which
+//! for VGG-16's 411 MB classifier weight gradient is a share of the step worth removing
+//! (measured in `docs/kernels.md`). Other backends keep Burn's `Linear::forward`.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

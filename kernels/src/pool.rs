@@ -2,10 +2,9 @@
 //! over contiguous `f32` planes.
 //!
 //! Why: burn-flex 0.22.1 pools through a 3-D kernel that works out each output element's
-//! window with divisions. Its average pooling and backward pass took 29 % of a LeNet-5
-//! training step, whose subsampling layers are 2×2 average pools, and its max pooling 14 % of
-//! a ResNet-18 (32×32) inference step, for the one 3×3/2 pool after the stem
-//! (`benches/RESULTS.md`). Here each kernel tap's window along each axis is worked out once
+//! window with divisions, a large share of LeNet-5's step (its subsampling layers are 2×2
+//! average pools) and of ResNet-18's for its one 3×3/2 pool after the stem (measured in
+//! `docs/kernels.md`). Here each kernel tap's window along each axis is worked out once
 //! per call. Without padding every average-pool window lies inside the input, so the divisor is
 //! always `kh·kw` and both passes are a few strided row sums. Padded average pools, asymmetric
 //! max-pool padding and other backends keep Burn's modules.

@@ -3,8 +3,7 @@
 //!
 //! Why: the patch matrix copies each input element nine times, and `gemm` packs it again before
 //! multiplying; for CIFAR ResNet-20's 16- and 32-channel layers that copying cost more than the
-//! products (one image's 16 → 16 channel 32×32 convolution: 47 GFLOP/s as patches and `gemm`,
-//! 141 GFLOP/s here, one core; `benches/RESULTS.md`). Here sixteen output channels of sixteen
+//! products (measured in `docs/kernels.md`). Here sixteen output channels of sixteen
 //! output columns are held in the 32 vector registers' first half, and each input vector loaded
 //! from a zero-bordered copy of the image is multiplied into all sixteen with the kernel values
 //! broadcast from memory: nine loads and 144 fused multiply-adds per input channel and tile.

@@ -4,14 +4,15 @@
 //!
 //! Why: on Burn 0.22.1's GPU backends an f32 convolution wider than 1×1 has one forward kernel
 //! that runs, a direct convolution (its implicit-GEMM rivals need tensor-core types and decline
-//! for f32), at about 1 TFLOP/s on an H100, where the same runs' f32 matrix products reached
-//! 40–55 TFLOP/s and the convolution gradients have im2col candidates of their own
-//! (`benches/RESULTS.md`, run 3). An earlier lowering written as differentiable tensor ops was
-//! slower than the direct kernel (run 4): autodiff turned its patch gathering into `k²`
+//! for f32), far below the same backend's f32 matrix products, while the convolution gradients
+//! have im2col candidates of their own (measured in `docs/kernels.md`). An earlier lowering
+//! written as differentiable tensor ops was slower than the direct kernel: autodiff turned its
+//! patch gathering into `k²`
 //! scatter-adds. Here the lowering is one backend operation (a Burn backend extension) whose
 //! backward pass is the backend's `conv2d_x_backward` and `conv2d_weight_backward`, so only the
 //! forward pass changes. On flex all three passes are the zoo's own patch-matrix kernels
-//! (`lowering/cpu.rs`), which spend less of a step outside matrix products than flex's, except
+//! (`lowering/patches.rs`, chosen by `lowering/cpu.rs`), which spend less of a step outside
+//! matrix products than flex's, except
 //! the forward and input-gradient passes of 3×3 "same" convolutions on AVX-512 CPUs, which are
 //! direct (`lowering/direct.rs`), maps with fewer pixels than kernel taps, whose passes are
 //! products with the convolution's matrix (`lowering/dense.rs`), and the other 3×3 "same"

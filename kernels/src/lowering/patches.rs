@@ -6,9 +6,9 @@
 //! Why: burn-flex 0.22.1 computes a convolution by converting the input to channels-last,
 //! gathering 512-position patch tiles, multiplying them and scattering the products back to
 //! channels-first; its input gradient is a transposed convolution (a product, then a scatter)
-//! and its weight gradient a convolution over permuted copies of the input and the gradient.
-//! About two thirds of a CIFAR ResNet-20 training step went to those copies and scatters
-//! (`benches/RESULTS.md`). Here the patch matrix's rows are in the kernel's own `(c, i, j)`
+//! and its weight gradient a convolution over permuted copies of the input and the gradient;
+//! those copies and scatters were most of a CIFAR ResNet-20 step (measured in
+//! `docs/kernels.md`). Here the patch matrix's rows are in the kernel's own `(c, i, j)`
 //! order and its columns in the output's `(oh, ow)` order, so neither the input, the output nor
 //! the kernel is permuted, every product writes straight into its destination, and the three
 //! passes share one walk over the patch rows.
