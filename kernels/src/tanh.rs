@@ -2,14 +2,14 @@
 //! vectorised on the CPU.
 //!
 //! Why: burn-flex 0.22.1 computes tanh one element at a time through libm's `tanhf`, and Burn's
-//! autodiff computes it a second time in the backward pass: in a LeNet-5 step that outweighed
-//! the network's multiply-accumulates (measured in `docs/kernels.md`). Here flex evaluates tanh
-//! with plain arithmetic that the compiler turns into SIMD lanes ([`tanh_f32`], AVX-512 where
-//! the CPU has it) in parallel chunks, and the backward pass is one pass over the forward
-//! output, `dy · (1 − y²)`. Every other
-//! backend runs Burn's own `tanh`, untouched: with wgpu routed through the extension too (its
-//! default body, Burn's tanh), a LeNet-5 training step on Mesa's software adapter stopped on
-//! wgpu's six-second GL context lock, which it does not otherwise.
+//! autodiff computes it a second time in the backward pass: in a LeNet-5 step that took a large
+//! share of the time for a small share of the arithmetic (measured in `docs/kernels.md`). Here
+//! flex evaluates tanh with plain arithmetic that the compiler turns into SIMD lanes
+//! ([`tanh_f32`], AVX-512 where the CPU has it) in parallel chunks, and the backward pass is one
+//! pass over the forward output, `dy · (1 − y²)`. Every other backend runs Burn's own `tanh`,
+//! untouched: with wgpu routed through the extension too (its default body, Burn's tanh), a
+//! LeNet-5 training step on Mesa's software adapter stopped on wgpu's six-second GL context
+//! lock, which it does not otherwise.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
