@@ -34,9 +34,10 @@ pub mod summary;
 mod trace;
 pub mod weights;
 
-pub use models::{Classifier, TrainOutput};
+pub use models::{Classifier, FamilyEntry, ModelArgs, TrainOutput};
 pub use registry::{
     MODELS, ModelInfo, ModelOptions, Preprocessing, UnknownModel, ZooModel, create, info, names,
+    register,
 };
 pub use summary::{FeatureInfo, Summary, count_parameters, feature_info, summarize};
 pub use trace::Layer;

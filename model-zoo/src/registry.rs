@@ -5,11 +5,12 @@ use std::fmt;
 use burn::prelude::*;
 use serde::Serialize;
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, RwLock};
 
 use crate::blocks::ShortcutKind;
 use crate::models::alexnet::{self, AlexNet};
 use crate::models::cifar_resnet::{self, CifarResNet};
+use crate::models::custom::{self, BlockNet};
 use crate::models::googlenet::{self, GoogLeNet};
 use crate::models::lenet::{self, LeNet5};
 use crate::models::nin::{self, Nin, NinCifar};
@@ -173,6 +174,12 @@ pub fn info(name: &str) -> Result<&'static ModelInfo, UnknownModel> {
     if let Some(info) = MODELS.iter().find(|info| info.name == wanted) {
         return Ok(info);
     }
+    let registered = REGISTERED
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(info) = registered.iter().find(|info| info.name == wanted) {
+        return Ok(info);
+    }
     let mut scored: Vec<(usize, &'static str)> = MODELS
         .iter()
         .map(|info| (edit_distance(&wanted, info.name), info.name))
@@ -329,4 +336,61 @@ zoo! {
     NinCifar(NinCifar) entries nin::CIFAR_ENTRIES;
     /// GoogLeNet.
     GoogLeNet(GoogLeNet) entries googlenet::ENTRIES;
+    /// A network of one's own from the zoo's blocks ([`register`]).
+    Custom(BlockNet) entries custom::ENTRIES;
+}
+
+/// The networks [`register`] added, in the order they came.
+static REGISTERED: RwLock<Vec<&'static ModelInfo>> = RwLock::new(Vec::new());
+
+/// Adds a network of one's own, made of the zoo's blocks, to the registry for this process, as
+/// timm's `@register_model` does: [`create`], [`info`] and the trainer then take it by `entry`'s
+/// name. A name the registry holds already is refused.
+///
+/// ```
+/// use burn::prelude::*;
+/// use model_zoo::blocks::ConvUnitConfig;
+/// use model_zoo::models::custom::{BlockConfig, BlockNetConfig};
+/// use model_zoo::models::FamilyEntry;
+/// use model_zoo::{Classifier, ModelOptions};
+///
+/// model_zoo::register(FamilyEntry {
+///     name: "tiny-net",
+///     paper: "a doc example",
+///     input: [3, 32, 32],
+///     num_classes: 10,
+///     build: |args, device| {
+///         BlockNetConfig::new(
+///             vec![
+///                 BlockConfig::Conv(ConvUnitConfig::new([args.in_channels, 8], 3).with_padding(1)),
+///                 BlockConfig::MaxPool([2, 2]),
+///                 BlockConfig::Conv(ConvUnitConfig::pointwise(8, 4)),
+///             ],
+///             args.num_classes,
+///         )
+///         .init(device)
+///     },
+/// })
+/// .unwrap();
+/// let device = Device::flex();
+/// let model = model_zoo::create("tiny-net", &ModelOptions::new(), &device).unwrap();
+/// assert_eq!(model.forward(Tensor::zeros([2, 3, 32, 32], &device)).dims(), [2, 10]);
+/// ```
+pub fn register(entry: FamilyEntry<BlockNet>) -> Result<(), String> {
+    let mut registered = REGISTERED
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if MODELS
+        .iter()
+        .chain(registered.iter().copied())
+        .any(|info| info.name == entry.name)
+    {
+        return Err(format!(
+            "the registry holds a model named '{}' already",
+            entry.name
+        ));
+    }
+    let info = ModelInfo::new(&entry, Builder::Custom(entry.build));
+    registered.push(Box::leak(Box::new(info)));
+    Ok(())
 }

@@ -224,3 +224,57 @@ fn stage_maps_match_timm_feature_info() {
         assert_eq!(got, (channels, reductions), "{name}");
     }
 }
+
+#[test]
+fn a_network_of_zoo_blocks_joins_the_registry_by_name() {
+    use model_zoo::blocks::ConvUnitConfig;
+    use model_zoo::models::custom::{BlockConfig, BlockNetConfig};
+    use model_zoo::{FamilyEntry, ModelArgs};
+
+    fn tiny(args: &ModelArgs, device: &Device) -> model_zoo::models::custom::BlockNet {
+        BlockNetConfig::new(
+            vec![
+                BlockConfig::Conv(
+                    ConvUnitConfig::new([args.in_channels, 8], 3)
+                        .with_padding(1)
+                        .with_batch_norm(true),
+                ),
+                BlockConfig::MaxPool([2, 2]),
+                BlockConfig::Conv(ConvUnitConfig::pointwise(8, 4)),
+            ],
+            args.num_classes,
+        )
+        .init(device)
+    }
+    let entry = FamilyEntry {
+        name: "registry-test-net",
+        paper: "a test",
+        input: [1, 32, 32],
+        num_classes: 10,
+        build: tiny,
+    };
+    model_zoo::register(entry).unwrap();
+    let device = Device::flex();
+    let model = model_zoo::create("registry-test-net", &ModelOptions::new(), &device).unwrap();
+    // 3×3×1→8 without bias (batch norm follows) 72, batch norm 16, 1×1 8→4 with bias 36, the
+    // head 4→10 50.
+    assert_eq!(model_zoo::count_parameters(&model), 72 + 16 + 36 + 50);
+    let images = Tensor::<4>::random([2, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    assert_eq!(
+        model.forward_features(images.clone()).dims(),
+        [2, 4, 16, 16]
+    );
+    let model = model.with_num_classes(3, &device);
+    assert_eq!(model.forward(images).dims(), [2, 3]);
+    assert_eq!(
+        model_zoo::info("registry-test-net").unwrap().paper,
+        "a test"
+    );
+    // A name taken, by this network or by a built-in one, is refused.
+    assert!(model_zoo::register(entry).unwrap_err().contains("already"));
+    let taken = FamilyEntry {
+        name: "resnet18",
+        ..entry
+    };
+    assert!(model_zoo::register(taken).is_err());
+}

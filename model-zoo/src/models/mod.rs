@@ -3,6 +3,7 @@
 
 pub mod alexnet;
 pub mod cifar_resnet;
+pub mod custom;
 pub mod googlenet;
 pub mod lenet;
 pub mod nin;
@@ -20,7 +21,7 @@ pub(crate) const CIFAR_INPUT: [usize; 3] = [3, 32, 32];
 
 /// One registry entry, declared in its family's file beside the model (as timm's
 /// `@register_model` functions are); `registry::MODELS` gathers every family's `ENTRIES`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct FamilyEntry<M> {
     /// Registry name.
     pub name: &'static str,
@@ -33,6 +34,15 @@ pub struct FamilyEntry<M> {
     /// Builds the network with every option resolved.
     pub build: fn(&ModelArgs, &Device) -> M,
 }
+
+// By hand: derived, they would ask the model to be `Copy` too, where only its builder is copied.
+impl<M> Clone for FamilyEntry<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for FamilyEntry<M> {}
 
 /// `ModelOptions` with the entry's defaults filled in: what a family's builder reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
