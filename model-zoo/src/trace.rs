@@ -84,7 +84,7 @@ impl Layer<Tensor<4>> for Conv2d {
     /// In the input's float type, computed as [`crate::blocks::lowering::conv_lowering`] says
     /// (with the `kernels` feature).
     fn run(&self, input: Tensor<4>) -> Tensor<4> {
-        let output = crate::blocks::conv::conv2d(self, input);
+        let output = crate::blocks::precision::conv2d(self, input);
         record(|| {
             let [_, channels_out, height, width] = output.dims();
             let [_, channels_in_per_group, kernel_h, kernel_w] = self.weight.dims();

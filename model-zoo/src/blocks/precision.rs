@@ -5,9 +5,11 @@
 //! normalisation computes its statistics in `f32` and returns its input's type. With an `f32`
 //! input every cast is a no-op and nothing changes.
 
-use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn::tensor::ops::ConvOptions;
 
 /// `layer`'s weight and bias in `dtype`.
 pub(crate) fn linear_params(layer: &Linear, dtype: DType) -> (Tensor<2>, Option<Tensor<1>>) {
@@ -24,4 +26,33 @@ pub(crate) fn in_f32<const D: usize>(
 ) -> Tensor<D> {
     let dtype = input.dtype();
     normalize(input.cast(DType::F32)).cast(dtype)
+}
+
+/// `conv.forward(input)` as the zoo runs every convolution: in the input's float type, the
+/// weights cast to it per call, and with the `kernels` feature computed as
+/// [`crate::blocks::lowering`] chooses.
+pub(crate) fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    let dtype = input.dtype();
+    let Some(padding) = explicit_padding(conv) else {
+        // Burn works `Same` padding out inside `forward`; no zoo model uses it.
+        return conv.forward(input.cast(conv.weight.dtype())).cast(dtype);
+    };
+    let weight = conv.weight.val().cast(dtype);
+    let bias = conv.bias.as_ref().map(|bias| bias.val().cast(dtype));
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    #[cfg(feature = "kernels")]
+    let output = crate::blocks::lowering::conv2d(input, weight, bias, options);
+    #[cfg(not(feature = "kernels"))]
+    let output = burn::tensor::module::conv2d(input, weight, bias, options);
+    output
+}
+
+/// `conv`'s padding as (begin, end) pairs of rows and columns, unless it is `Same` (which
+/// depends on the input's size).
+pub(crate) fn explicit_padding(conv: &Conv2d) -> Option<[(usize, usize); 2]> {
+    match conv.padding {
+        PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => Some([(top, bottom), (left, right)]),
+        PaddingConfig2d::Same => None,
+    }
 }
