@@ -80,15 +80,16 @@ pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, 
     let weights = weights.map_or_else(|| run.join("best.bpk"), Path::to_path_buf);
     crate::manifest::verify(&weights)?;
     let device = config.backend.open()?;
+    let setup = setup(&config)?;
+    let model = setup.build_model(&device);
     let Setup {
-        model,
         test,
         valid,
         eval_transform,
         preset,
         size,
         ..
-    } = setup(&config, &device)?;
+    } = setup;
     let model = model.try_load_file(&weights).map_err(|e| {
         TrainError::Config(format!(
             "{}: cannot load weights for {}: {e:?}",
@@ -139,7 +140,7 @@ pub fn evaluate_weights(
         ..TrainConfig::new(model)
     };
     let device = backend.open()?;
-    let setup = setup(&config, &device)?;
+    let setup = setup(&config)?;
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
     let loaded = crate::transfer::with_own_head(info, &setup.options, weights, &device)?;
     if loaded.num_classes() != setup.classes {

@@ -8,17 +8,19 @@ use data::datasets::idx::Split;
 use data::datasets::source::DatasetSource;
 use data::transforms::BatchMix;
 use data::{DataLoader, Dataset, LoaderConfig, Preset, Subset};
-use model_zoo::{ModelOptions, ZooModel};
+use model_zoo::{ModelInfo, ModelOptions, ZooModel};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 
-/// The datasets, loaders and model a run needs.
+/// The datasets and loaders a run needs, and how to build its model (on the device the caller
+/// opened: setting up the data needs none).
 pub(crate) struct Setup {
     pub(crate) train: DataLoader,
     pub(crate) valid: Option<DataLoader>,
     pub(crate) test: DataLoader,
-    pub(crate) model: ZooModel,
+    /// The registry entry of the run's model.
+    pub(crate) info: &'static ModelInfo,
     pub(crate) classes: usize,
     /// Evaluation preprocessing and the channels images decode to, for single images.
     pub(crate) eval_transform: (data::Compose, usize),
@@ -27,11 +29,18 @@ pub(crate) struct Setup {
     pub(crate) size: usize,
     /// Training images held back for validation.
     pub(crate) validation: usize,
-    /// How the model was built, for pretrained weights.
+    /// How the model is built, from the data's channels, classes and size.
     pub(crate) options: ModelOptions,
     /// What the training images (before the validation split) are, for a resumed run to check
     /// against ([`training_data`]).
     pub(crate) training_data: String,
+}
+
+impl Setup {
+    /// The run's model, initialised on `device`.
+    pub(crate) fn build_model(&self, device: &Device) -> ZooModel {
+        self.info.build(&self.options, device)
+    }
 }
 
 /// The training set as a resumed run must find it again: its size and a hash (FNV-1a) of its
@@ -47,7 +56,7 @@ pub(crate) fn training_data(dataset: &dyn Dataset) -> String {
     format!("{} images, labels {hash:016x}", dataset.len())
 }
 
-pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, TrainError> {
+pub(crate) fn setup(config: &TrainConfig) -> Result<Setup, TrainError> {
     let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
     let source = DatasetSource::parse(&config.dataset);
     // An image folder's defaults follow its images: small ones keep their size and get padding
@@ -164,7 +173,7 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
         train: loader(Arc::new(train), true),
         valid: (!valid.is_empty()).then(|| loader(Arc::new(valid), false)),
         test: loader(test, false),
-        model: info.build(&options, device),
+        info,
         classes,
         eval_transform: (preset.eval(size), source.channels()),
         preset,
@@ -178,8 +187,6 @@ pub(crate) fn setup(config: &TrainConfig, device: &Device) -> Result<Setup, Trai
 /// Optimiser steps in one epoch of `config`: its training images over the batch size, over
 /// `--accumulate`.
 pub fn steps_per_epoch(config: &TrainConfig) -> Result<usize, TrainError> {
-    let batches = setup(config, &config.backend.open()?)?
-        .train
-        .batches_per_epoch();
+    let batches = setup(config)?.train.batches_per_epoch();
     Ok(batches.div_ceil(config.accumulate.max(1)))
 }

@@ -356,11 +356,12 @@ fn run(
 ) -> Result<TrainReport, TrainError> {
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
+    let setup = setup(config)?;
+    let model = setup.build_model(&autodiff);
     let Setup {
         train,
         valid,
         test,
-        model,
         classes,
         options,
         eval_transform: (eval_transform, _),
@@ -368,7 +369,8 @@ fn run(
         size,
         validation,
         training_data,
-    } = setup(config, &autodiff)?;
+        ..
+    } = setup;
     // The defaults the data chose, written down so that the run's config.json reruns it.
     let resolved = TrainConfig {
         augment: Some(preset.name().to_string()),
