@@ -1,6 +1,7 @@
 //! Fine-tuning a torchvision file on a folder of images with a Burn loop of one's own, on
-//! model-zoo alone (no trainer): load the state dict, give the model a head for the folder's
-//! classes, train, save the result under torchvision's names.
+//! model-zoo and the data crate (no trainer): load the state dict, give the model a head for the
+//! folder's classes, train on augmented batches from the data pipeline, save the result under
+//! torchvision's names.
 //!
 //!     cargo run --release --example finetune_folder -- <weights.pth|.safetensors> <folder> [model]
 //!
@@ -13,12 +14,15 @@
 //! nothing); a torchvision file brings its own.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
-use example_support::{ImageFolder, exit_on_error, stand_in_folder};
+use data::datasets::image_folder::ImageFolder;
+use data::{Compose, DataLoader, Dataset, LoaderConfig, Preset};
+use example_support::{exit_on_error, stand_in_folder};
 use model_zoo::weights::{load_weights, save_safetensors};
 use model_zoo::{Classifier, ModelOptions};
 
@@ -41,65 +45,71 @@ fn run() -> Result<(), String> {
         [_] => return Err("give both the weights file and the image folder, or neither".into()),
     };
 
-    let data = ImageFolder::read(&folder, SIZE)?;
+    let images = ImageFolder::open(&folder, 3).map_err(|e| e.to_string())?;
+    let classes = images.classes().to_vec();
+    let count = images.len();
     println!(
-        "{} images of {} classes ({}) from {}",
-        data.files.len(),
-        data.classes.len(),
-        data.classes.join(", "),
+        "{count} images of {} classes ({}) from {}",
+        classes.len(),
+        classes.join(", "),
         folder.display()
     );
+    // torchvision's ImageNet recipes, as the weights expect: random-resized crops and mirroring
+    // to train, resize and centre crop to evaluate; batches built by the loader's threads.
+    let images: Arc<dyn Dataset> = Arc::new(images);
+    let loader = |preset: Compose, shuffle: bool| {
+        let config = LoaderConfig {
+            shuffle,
+            ..LoaderConfig::new(BATCH)
+        };
+        DataLoader::new(Arc::clone(&images), Arc::new(preset), config)
+    };
+    let training = loader(Preset::Imagenet.train(SIZE), true);
+    let evaluation = loader(Preset::Imagenet.eval(SIZE), false);
 
     // The model lives on the autodiff device while it trains.
     let autodiff = device.clone().autodiff();
     let model =
         model_zoo::create(name, &ModelOptions::new(), &autodiff).map_err(|e| e.to_string())?;
     let model = load_weights(model, name, &weights, &autodiff).map_err(|e| e.to_string())?;
-    let mut model = model.with_num_classes(data.classes.len(), &autodiff);
+    let mut model = model.with_num_classes(classes.len(), &autodiff);
     println!(
         "{name} from {}, with a new {}-class head",
         weights.display(),
-        data.classes.len()
+        classes.len()
     );
 
     let mut optimizer = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
         .init();
     let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
-    let mut order: Vec<usize> = (0..data.files.len()).collect();
     for epoch in 1..=EPOCHS {
-        // Another order each epoch, the same in every run: images by (7i + 3·epoch) mod n.
-        order.sort_by_key(|&i| ((i * 7 + epoch * 3) % data.files.len(), i));
         let (mut loss_sum, mut correct) = (0.0, 0);
-        for indices in order.chunks(BATCH) {
-            let (images, labels) = data.batch(indices, &autodiff);
-            let logits = model.forward(images);
-            correct += logits
-                .clone()
-                .argmax(1)
-                .squeeze_dim::<1>(1)
-                .equal(labels.clone())
-                .int()
-                .sum()
-                .into_scalar::<i64>();
-            let loss = loss_fn.forward(logits, labels);
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * indices.len() as f64;
+        for batch in training.epoch(epoch) {
+            let batch = batch.map_err(|e| e.to_string())?.to_device(&autodiff);
+            let n = batch.labels.dims()[0];
+            let logits = model.forward(batch.images);
+            correct += right(&logits, &batch.labels);
+            let loss = loss_fn.forward(logits, batch.labels);
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * n as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(0.01, model, grads);
         }
         println!(
             "epoch {epoch}: loss {:.4}, training accuracy {:.1}%",
-            loss_sum / data.files.len() as f64,
-            100.0 * correct as f64 / data.files.len() as f64
+            loss_sum / count as f64,
+            100.0 * correct as f64 / count as f64
         );
     }
 
     // Evaluation mode: batch norm uses its running statistics.
     let trained = model.valid();
-    let (images, labels) = data.batch(&(0..data.files.len()).collect::<Vec<_>>(), &device);
-    let predicted = trained.forward(images).argmax(1).squeeze_dim::<1>(1);
-    let right = predicted.equal(labels).int().sum().into_scalar::<i64>();
-    println!("in evaluation mode: {right} of {} right", data.files.len());
+    let mut correct = 0;
+    for batch in evaluation.epoch(0) {
+        let batch = batch.map_err(|e| e.to_string())?.to_device(&device);
+        correct += right(&trained.forward(batch.images), &batch.labels);
+    }
+    println!("in evaluation mode: {correct} of {count} right");
     let out = folder.with_extension("finetuned.safetensors");
     save_safetensors(&trained, &out).map_err(|e| e.to_string())?;
     println!(
@@ -107,6 +117,18 @@ fn run() -> Result<(), String> {
         out.display()
     );
     Ok(())
+}
+
+/// How many of `logits`' top predictions are `labels`.
+fn right(logits: &Tensor<2>, labels: &Tensor<1, Int>) -> i64 {
+    logits
+        .clone()
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .into_scalar::<i64>()
 }
 
 /// Offline stand-ins for a downloaded torchvision file and a user's folder.

@@ -10,9 +10,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
-use example_support::{ImageFolder, exit_on_error, stand_in_folder};
+use data::datasets::image_folder::ImageFolder;
+use data::{DataLoader, Dataset, LoaderConfig, Preset};
+use example_support::{exit_on_error, stand_in_folder};
 use model_zoo::weights::load_weights;
 use model_zoo::{Classifier, ModelOptions};
 
@@ -48,18 +51,27 @@ fn run() -> Result<(), String> {
         }
         None => model,
     };
-    let data = ImageFolder::read(&folder, SIZE)?;
+    let images = Arc::new(ImageFolder::open(&folder, 3).map_err(|e| e.to_string())?);
+    // torchvision's evaluation preprocessing for ImageNet weights, in the loader's threads.
+    let loader = DataLoader::new(
+        Arc::clone(&images) as Arc<dyn Dataset>,
+        Arc::new(Preset::Imagenet.eval(SIZE)),
+        LoaderConfig {
+            shuffle: false,
+            ..LoaderConfig::new(BATCH)
+        },
+    );
 
     let mut csv = std::io::BufWriter::new(
         std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?,
     );
-    let indices: Vec<usize> = (0..data.files.len()).collect();
     let mut width = 0;
-    for chunk in indices.chunks(BATCH) {
-        let (images, _) = data.batch(chunk, &device);
+    for batch in loader.epoch(0) {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let indices = batch.indices.clone();
         // [N, C, H, W] maps, averaged over the positions: one C-vector per image.
         let features = model
-            .forward_features(images)
+            .forward_features(batch.to_device(&device).images)
             .mean_dim(3)
             .mean_dim(2)
             .flatten::<2>(1, 3);
@@ -74,13 +86,13 @@ fn run() -> Result<(), String> {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| format!("{e:?}"))?;
-        for (row, &index) in values.chunks(width).zip(chunk) {
+        for (row, index) in values.chunks(width).zip(indices) {
             let numbers: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
             writeln!(
                 csv,
                 "{},{},{}",
-                data.files[index].display(),
-                data.classes[data.labels[index]],
+                images.path(index).display(),
+                images.classes()[images.label(index)],
                 numbers.join(",")
             )
             .map_err(|e| format!("{}: {e}", out.display()))?;
@@ -89,7 +101,7 @@ fn run() -> Result<(), String> {
     csv.flush().map_err(|e| format!("{}: {e}", out.display()))?;
     println!(
         "{} images → {width} features each ({name}), written to {}",
-        data.files.len(),
+        images.len(),
         out.display()
     );
     Ok(())
