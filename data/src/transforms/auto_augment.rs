@@ -122,8 +122,8 @@ fn magnitude(
     }
 }
 
-/// `op` with its magnitude drawn by the policy's rule: bin `bin`, and a random sign where the
-/// operation has one.
+/// `magnitude` with a random sign where `op` takes one (shears, shifts, rotations and the
+/// enhancements), as it is.
 fn draw_sign(op: AugmentOp, magnitude: f32, rng: &mut Rng) -> f32 {
     if op.signed() && rng.below(2) == 0 {
         -magnitude
