@@ -67,6 +67,9 @@ pub struct DepthArgs {
     /// Fraction of the paper's 64k iterations (cuts at 32k and 48k scale with it).
     #[arg(long, default_value_t = 1.0)]
     budget: f64,
+    /// Which plain/residual pairs to train, by depth (20 costs about a third of 56).
+    #[arg(long, value_delimiter = ',', default_value = "20,56")]
+    depths: Vec<usize>,
     /// Output folder (default: runs/experiments/depth).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -180,7 +183,10 @@ pub fn run(command: ExperimentCommand) -> Result<(), Box<dyn Error>> {
             base.batch_size = 128;
             base.validation = Some(0);
             let steps = trainer::setup::steps_per_epoch(&base)?;
-            let experiment = DepthExperiment::new(base, args.budget, steps, out.clone());
+            let experiment = DepthExperiment {
+                depths: args.depths,
+                ..DepthExperiment::new(base, args.budget, steps, out.clone())
+            };
             match depth::run(&experiment, &control)? {
                 Some(report) => {
                     println!("{}", depth::table(&report));

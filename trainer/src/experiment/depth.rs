@@ -3,7 +3,8 @@
 //! overfitting), while residual networks get better (ResNet-56 beats ResNet-20). The four CIFAR
 //! nets are trained with the paper's recipe (§4.2): SGD, learning rate 0.1, momentum 0.9,
 //! weight decay 1e-4, batch 128, ÷10 at 32k and 48k iterations, 64k in all, 4-pixel padded
-//! crops and mirroring, on the 50k training images. `--budget` scales every iteration count.
+//! crops and mirroring, on the 50k training images. `--budget` scales every iteration count,
+//! and `--depths` picks which plain/residual pairs to train (both by default).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,13 +21,17 @@ use crate::plot::{Line, write_lines};
 const PAPER_ITERATIONS: usize = 64_000;
 const PAPER_MILESTONES: [usize; 2] = [32_000, 48_000];
 
-/// The four networks of figure 6, with the paper's CIFAR-10 test error where table 6 gives one.
-const NETWORKS: [(&str, Option<f64>); 4] = [
-    ("plain-cifar-resnet20", None),
-    ("plain-cifar-resnet56", None),
-    ("cifar-resnet20", Some(8.75)),
-    ("cifar-resnet56", Some(6.97)),
+/// The four networks of figure 6 by depth, shallow pair first (a partial run has a whole pair),
+/// with the paper's CIFAR-10 test error where table 6 gives one.
+const NETWORKS: [(usize, &str, Option<f64>); 4] = [
+    (20, "plain-cifar-resnet20", None),
+    (20, "cifar-resnet20", Some(8.75)),
+    (56, "plain-cifar-resnet56", None),
+    (56, "cifar-resnet56", Some(6.97)),
 ];
+
+/// The depths figure 6 compares.
+pub const DEPTHS: [usize; 2] = [20, 56];
 
 /// What the experiment trains.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +40,8 @@ pub struct DepthExperiment {
     pub base: TrainConfig,
     /// Fraction of the paper's 64k iterations (1.0: the full schedule).
     pub budget: f64,
+    /// Which plain/residual pairs to train, by depth (20, 56).
+    pub depths: Vec<usize>,
     /// Iterations in one epoch of the training images (after `--limit`).
     pub steps_per_epoch: usize,
     /// Where everything is written.
@@ -42,14 +49,25 @@ pub struct DepthExperiment {
 }
 
 impl DepthExperiment {
-    /// The experiment on `base`'s data; `steps_per_epoch` converts iterations into epochs.
+    /// The experiment on `base`'s data, both depths; `steps_per_epoch` converts iterations into
+    /// epochs.
     pub fn new(base: TrainConfig, budget: f64, steps_per_epoch: usize, out: PathBuf) -> Self {
         Self {
             base,
             budget,
+            depths: DEPTHS.to_vec(),
             steps_per_epoch,
             out,
         }
+    }
+
+    /// The networks it trains, in training order, with the paper's test error.
+    pub fn networks(&self) -> Vec<(&'static str, Option<f64>)> {
+        NETWORKS
+            .iter()
+            .filter(|(depth, _, _)| self.depths.contains(depth))
+            .map(|&(_, model, paper)| (model, paper))
+            .collect()
     }
 
     /// Iterations of the (scaled) schedule.
@@ -111,7 +129,7 @@ pub struct DepthReport {
     pub experiment: DepthExperiment,
     /// Iterations each network trained for.
     pub iterations: usize,
-    /// The four networks.
+    /// The networks trained, shallow pair first.
     pub rows: Vec<DepthRow>,
     /// Wall time of this invocation (training included).
     pub wall_seconds: f64,
@@ -135,7 +153,7 @@ pub fn table(report: &DepthReport) -> String {
     out
 }
 
-/// Trains (or keeps, or resumes) the four networks and writes `experiment.json`,
+/// Trains (or keeps, or resumes) the chosen networks and writes `experiment.json`,
 /// `results.json`, `table.md` and `depth.png`. `None` when training was stopped first.
 pub fn run(
     experiment: &DepthExperiment,
@@ -144,10 +162,17 @@ pub fn run(
     if !(experiment.budget > 0.0 && experiment.budget <= 1.0) {
         return Err(TrainError::Config("--budget must be in (0, 1]".into()));
     }
+    if experiment.depths.is_empty() || experiment.depths.iter().any(|d| !DEPTHS.contains(d)) {
+        return Err(TrainError::Config(format!(
+            "--depths must list some of {DEPTHS:?}, got {:?}",
+            experiment.depths
+        )));
+    }
     let started = Instant::now();
     start(&experiment.out, experiment)?;
     let mut rows = Vec::new();
-    for (model, paper_test_error) in NETWORKS {
+    let networks = experiment.networks();
+    for &(model, paper_test_error) in &networks {
         let config = experiment.network_config(model);
         eprintln!(
             "{model}: {} epochs of {} iterations, cuts at {:?}",
@@ -172,7 +197,7 @@ pub fn run(
             metrics,
         });
     }
-    let iterations = experiment.network_config(NETWORKS[0].0).epochs * experiment.steps_per_epoch;
+    let iterations = experiment.network_config(networks[0].0).epochs * experiment.steps_per_epoch;
     let report = DepthReport {
         experiment: experiment.clone(),
         iterations,
@@ -241,5 +266,30 @@ mod tests {
         assert_eq!(short.iterations(), 640);
         assert_eq!(config.epochs, 2);
         assert_eq!(config.lr_milestones, [320, 480]);
+    }
+
+    #[test]
+    fn depths_pick_the_pairs_shallow_first() {
+        let mut experiment =
+            DepthExperiment::new(TrainConfig::new("cifar-resnet20"), 0.25, 391, "d".into());
+        let models = |e: &DepthExperiment| -> Vec<&str> {
+            e.networks().into_iter().map(|(model, _)| model).collect()
+        };
+        assert_eq!(
+            models(&experiment),
+            [
+                "plain-cifar-resnet20",
+                "cifar-resnet20",
+                "plain-cifar-resnet56",
+                "cifar-resnet56"
+            ]
+        );
+        experiment.depths = vec![20];
+        assert_eq!(models(&experiment), ["plain-cifar-resnet20", "cifar-resnet20"]);
+        assert_eq!(experiment.networks()[1].1, Some(8.75));
+
+        experiment.depths = vec![32];
+        let error = run(&experiment, &TrainControl::default()).unwrap_err();
+        assert!(error.to_string().contains("--depths"), "{error}");
     }
 }
