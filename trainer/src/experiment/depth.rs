@@ -285,7 +285,10 @@ mod tests {
             ]
         );
         experiment.depths = vec![20];
-        assert_eq!(models(&experiment), ["plain-cifar-resnet20", "cifar-resnet20"]);
+        assert_eq!(
+            models(&experiment),
+            ["plain-cifar-resnet20", "cifar-resnet20"]
+        );
         assert_eq!(experiment.networks()[1].1, Some(8.75));
 
         experiment.depths = vec![32];
