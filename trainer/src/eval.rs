@@ -123,20 +123,35 @@ pub fn evaluate_run(
 
 /// Evaluates a weights file of registry model `model` on the test split of `dataset` (as
 /// `--dataset` names it, with `data_dir` for MNIST and CIFAR-10) without a run folder: the
-/// dataset's evaluation recipe at the size a run would choose, the weights' own head, which
-/// must predict the dataset's classes. `weights` may name published or shipped weights.
+/// evaluation half of `augment`'s preset (as `--augment` names it) at the size a run would
+/// choose, the weights' own head, which must predict the dataset's classes. `weights` may name
+/// published or shipped weights; without `augment`, shipped weights take their recipe's preset
+/// and anything else the dataset's default, as `train` would.
 pub fn evaluate_weights(
     model: &str,
     weights: &Path,
     dataset: &str,
     data_dir: &Path,
+    augment: Option<&str>,
     backend: crate::BackendKind,
 ) -> Result<EvalReport, TrainError> {
+    let spec = weights.to_string_lossy();
+    let augment = match augment {
+        Some(preset) => Some(preset.to_string()),
+        None if spec.starts_with("zoo:") => Some(
+            model_zoo::pretrained::find_shipped(&spec)
+                .map_err(TrainError::Config)?
+                .augment
+                .to_string(),
+        ),
+        None => None,
+    };
     let config = TrainConfig {
         dataset: dataset.to_string(),
         data_dir: data_dir.to_path_buf(),
         backend,
         validation: Some(0),
+        augment,
         ..TrainConfig::new(model)
     };
     let device = backend.open()?;

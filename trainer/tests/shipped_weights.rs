@@ -54,6 +54,7 @@ fn every_shipped_file_scores_its_stated_top1() {
             &path,
             &dataset,
             &data_dir,
+            Some(weights.augment),
             trainer::BackendKind::Flex,
         )
         .unwrap();

@@ -40,6 +40,10 @@ pub struct EvalArgs {
     /// With --model: the folder of mnist's or cifar10's files.
     #[arg(long, default_value = "datasets", requires = "model")]
     data_dir: PathBuf,
+    /// With --model: the preset whose evaluation transform the weights expect (mnist, cifar,
+    /// small, imagenet, alexnet; default: a shipped file's recipe's, else the dataset's own).
+    #[arg(long, requires = "model")]
+    augment: Option<String>,
     /// With --model: the backend.
     #[arg(long, default_value = "flex", requires = "model")]
     backend: BackendKind,
@@ -92,7 +96,14 @@ fn member(path: &Path, weights: Option<&Path>) -> Member {
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     if let (Some(model), Some(weights), Some(dataset)) = (&args.model, &args.weights, &args.dataset)
     {
-        let report = evaluate_weights(model, weights, dataset, &args.data_dir, args.backend)?;
+        let report = evaluate_weights(
+            model,
+            weights,
+            dataset,
+            &args.data_dir,
+            args.augment.as_deref(),
+            args.backend,
+        )?;
         print_report(&report);
         if let Some(path) = &args.json {
             write_json(&report, path)?;
