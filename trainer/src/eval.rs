@@ -32,6 +32,8 @@ pub enum EvalSplit {
 pub struct EvalReport {
     /// The weights evaluated.
     pub weights: PathBuf,
+    /// The preset whose evaluation transform the images went through (`--augment`'s names).
+    pub preset: &'static str,
     /// Images evaluated.
     pub images: usize,
     /// Top-1 accuracy.
@@ -118,7 +120,13 @@ pub fn evaluate_run(
 ) -> Result<EvalReport, TrainError> {
     let loaded = load_run(run, weights)?;
     let loader = loaded.loader(split, run)?;
-    score(&loaded.weights, &loaded.device, &loaded.model, loader)
+    score(
+        &loaded.weights,
+        &loaded.device,
+        &loaded.model,
+        loader,
+        loaded.preset,
+    )
 }
 
 /// Evaluates a weights file of registry model `model` on the test split of `dataset` (as
@@ -167,7 +175,7 @@ pub fn evaluate_weights(
             setup.classes
         )));
     }
-    score(weights, &device, &loaded, &setup.test)
+    score(weights, &device, &loaded, &setup.test, setup.preset)
 }
 
 /// Top-1, top-5, per-class accuracy and the confusion matrix of `model` over `loader`.
@@ -176,6 +184,7 @@ fn score(
     device: &Device,
     model: &ZooModel,
     loader: &DataLoader,
+    preset: Preset,
 ) -> Result<EvalReport, TrainError> {
     let weights = &weights.to_path_buf();
     let classes = loader.dataset().classes().to_vec();
@@ -216,6 +225,7 @@ fn score(
         .collect();
     Ok(EvalReport {
         weights: weights.clone(),
+        preset: preset.name(),
         images,
         top1: correct as f64 / images.max(1) as f64,
         top5: top5 as f64 / images.max(1) as f64,

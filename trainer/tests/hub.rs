@@ -240,7 +240,7 @@ fn weights_are_evaluated_on_a_dataset_without_a_run() {
     )
     .unwrap();
     // The embedded test digits are MNIST's first 2,000; on all 10,000 it scored 99.19 %.
-    assert_eq!(report.images, 2000);
+    assert_eq!((report.images, report.preset), (2000, "mnist"));
     assert!(report.top1 >= 0.98, "top-1 {}", report.top1);
 
     // A head for other classes is an error, not a silent new head.

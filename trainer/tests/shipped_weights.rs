@@ -65,6 +65,7 @@ fn every_shipped_file_scores_its_stated_top1() {
             report.images
         );
         assert_eq!(report.images, 10_000, "{}", weights.name());
+        assert_eq!(report.preset, weights.augment);
         assert!(
             (top1 - weights.top1).abs() < 0.005,
             "{}: {top1} % on the test set, the manifest says {} %",

@@ -229,9 +229,10 @@ fn print_ensemble(report: &EnsembleReport) {
 /// Top-1, top-5 and per-class accuracy of one evaluation.
 fn print_report(report: &EvalReport) {
     println!(
-        "{}: {} images, top-1 {:.2}%, top-5 {:.2}%",
+        "{}: {} images ('{}' preset), top-1 {:.2}%, top-5 {:.2}%",
         report.weights.display(),
         report.images,
+        report.preset,
         100.0 * report.top1,
         100.0 * report.top5
     );
