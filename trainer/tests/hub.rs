@@ -199,6 +199,9 @@ fn the_shipped_cifar_resnet20_reads_cifar_test_images() {
     // The first five test images of each class, as JPEG files (tests/fixtures/cifar10-test).
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cifar10-test");
     let classes = shipped.classes.names();
+    // model-zoo keeps its own copy of the names (it knows nothing of the data crate); they must
+    // be the label order the weights were trained with.
+    assert_eq!(classes, data::datasets::cifar::CIFAR10_CLASSES);
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for class in &classes {
