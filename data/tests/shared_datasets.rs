@@ -3,42 +3,15 @@
 //! as their own announced step, `cargo test -p data --test shared_datasets -- --ignored`
 //! (`.ci/run` runs it where the folder exists and says so where it does not).
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use data::Dataset;
 use data::datasets::cifar::CIFAR10_CLASSES;
 use data::datasets::class_counts;
 use data::datasets::idx::{IdxDataset, Split};
 use data::datasets::image_folder::ImageFolder;
 
-/// Read at run time, not baked in by `env!`: a test binary reused from a shared target folder
-/// must look beside the checkout it runs in.
-fn shared() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../../shared/datasets")
-}
-
-/// The CIFAR-10 JPEG tarball, extracted once into the target folder and reused by later runs.
-fn cifar_folder() -> &'static PathBuf {
-    static FOLDER: OnceLock<PathBuf> = OnceLock::new();
-    FOLDER.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cifar10-jpeg");
-        if !out.join(".complete").is_file() {
-            let partial = out.with_extension(format!("partial-{}", std::process::id()));
-            let file = std::fs::File::open(shared().join("cifar10-jpeg.tar.gz")).unwrap();
-            tar::Archive::new(flate2::read::GzDecoder::new(file))
-                .unpack(&partial)
-                .unwrap();
-            std::fs::write(partial.join(".complete"), b"").unwrap();
-            let _ = std::fs::remove_dir_all(&out);
-            std::fs::rename(&partial, &out).unwrap();
-        }
-        out.join("cifar10")
-    })
-}
+#[path = "support/shared_datasets.rs"]
+mod shared_datasets;
+use shared_datasets::{cifar_folder, shared};
 
 #[test]
 #[ignore = "reads ../shared/datasets: cargo test -p data --test shared_datasets -- --ignored"]

@@ -7,28 +7,9 @@ use std::path::{Path, PathBuf};
 
 use model_zoo::pretrained::SHIPPED;
 
-/// Read at run time, not baked in by `env!`: a test binary reused from a shared target folder
-/// must look beside the checkout it runs in.
-fn shared() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../../shared/datasets")
-}
-
-/// The CIFAR-10 JPEG tarball extracted into the target folder, the same place and marker as
-/// `data/tests/shared_datasets.rs`, so one extraction serves both.
-fn cifar_folder() -> PathBuf {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cifar10-jpeg");
-    if !out.join(".complete").is_file() {
-        let partial = out.with_extension(format!("partial-{}", std::process::id()));
-        data::datasets::fetch::unpack(&shared().join("cifar10-jpeg.tar.gz"), &partial).unwrap();
-        std::fs::write(partial.join(".complete"), b"").unwrap();
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::rename(&partial, &out).unwrap();
-    }
-    out.join("cifar10")
-}
+#[path = "../../data/tests/support/shared_datasets.rs"]
+mod shared_datasets;
+use shared_datasets::{cifar_folder, shared};
 
 /// `--dataset` and `--data-dir` of the test set each shipped file was scored on.
 fn test_set(dataset: &str) -> (String, PathBuf) {
