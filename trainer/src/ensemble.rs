@@ -4,7 +4,7 @@
 //! (10-crop: Krizhevsky et al. 2012, §4.1). Both multiply the forward passes per image, so the
 //! cost is reported beside the accuracy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use model_zoo::{Classifier, ZooModel};
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::eval::{EvalSplit, LoadedRun, load_run};
+use crate::eval::{EvalSplit, LoadedRun, WeightsSpec, load_run, load_weights};
 
 /// What the members' outputs are averaged as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,13 +29,43 @@ pub enum Averaging {
     Logits,
 }
 
-/// One member of an ensemble: a run folder and, optionally, other weights than its `best.bpk`.
+/// One member of an ensemble.
 #[derive(Debug, Clone)]
-pub struct Member {
-    /// The training run's folder.
-    pub run: PathBuf,
-    /// Weights to load instead of `best.bpk`.
-    pub weights: Option<PathBuf>,
+pub enum Member {
+    /// A training run's folder and, optionally, other weights than its `best.bpk`.
+    Run {
+        /// The run's folder.
+        run: PathBuf,
+        /// Weights to load instead of `best.bpk`.
+        weights: Option<PathBuf>,
+    },
+    /// Weights of a registry model, without a run (`eval --model`).
+    Weights(WeightsSpec),
+}
+
+impl Member {
+    /// The run's `best.bpk`.
+    pub fn run(run: &Path) -> Self {
+        Member::Run {
+            run: run.to_path_buf(),
+            weights: None,
+        }
+    }
+
+    /// What errors name: the run's folder, or the weights.
+    fn source(&self) -> &Path {
+        match self {
+            Member::Run { run, .. } => run,
+            Member::Weights(spec) => &spec.weights,
+        }
+    }
+
+    fn load(&self) -> Result<LoadedRun, TrainError> {
+        match self {
+            Member::Run { run, weights } => load_run(run, weights.as_deref()),
+            Member::Weights(spec) => load_weights(spec),
+        }
+    }
 }
 
 /// How to evaluate an ensemble.
@@ -67,13 +97,7 @@ impl EnsembleConfig {
     /// Plain evaluation of the given runs' `best.bpk`, averaging probabilities.
     pub fn new(runs: &[PathBuf]) -> Self {
         Self {
-            members: runs
-                .iter()
-                .map(|run| Member {
-                    run: run.clone(),
-                    weights: None,
-                })
-                .collect(),
+            members: runs.iter().map(|run| Member::run(run)).collect(),
             views: Views::Single,
             resize: None,
             crop: None,
@@ -214,15 +238,15 @@ pub fn ensemble_outputs(config: &EnsembleConfig) -> Result<EnsembleOutputs, Trai
     };
     let mut members = Vec::with_capacity(config.members.len());
     for member in &config.members {
-        let loaded = load_run(&member.run, member.weights.as_deref())?;
-        loaded.loader(config.split, &member.run)?;
+        let loaded = member.load()?;
+        loaded.loader(config.split, member.source())?;
         if let Some(first) = members.first() {
             check_compatible(first, &loaded, config)?;
         }
         members.push(loaded);
     }
     let first = &members[0];
-    let split_loader = first.loader(config.split, &first_member.run)?;
+    let split_loader = first.loader(config.split, first_member.source())?;
     let classes = split_loader.dataset().classes().to_vec();
     let mut geometry = first
         .preset

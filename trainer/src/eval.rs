@@ -62,14 +62,20 @@ pub(crate) struct LoadedRun {
 }
 
 impl LoadedRun {
-    /// The loader of `split`, or an error naming the run when it held nothing back.
-    pub(crate) fn loader(&self, split: EvalSplit, run: &Path) -> Result<&DataLoader, TrainError> {
+    /// The loader of `split`, or an error naming `source` (the run or the weights) when no
+    /// images were held back.
+    pub(crate) fn loader(
+        &self,
+        split: EvalSplit,
+        source: &Path,
+    ) -> Result<&DataLoader, TrainError> {
         match split {
             EvalSplit::Test => Ok(&self.test),
             EvalSplit::Valid => self.valid.as_ref().ok_or_else(|| {
                 TrainError::Config(format!(
-                    "the run in {} held no images back for validation",
-                    run.display()
+                    "{}: no images were held back for validation (a run trained with \
+                     --validation 0, or weights evaluated without their run)",
+                    source.display()
                 ))
             }),
         }
@@ -129,25 +135,52 @@ pub fn evaluate_run(
     )
 }
 
-/// Evaluates a weights file of registry model `model` on the test split of `dataset` (as
-/// `--dataset` names it, with `data_dir` for MNIST and CIFAR-10) without a run folder: the
-/// evaluation half of `augment`'s preset (as `--augment` names it) at the size a run would
-/// choose, the weights' own head, which must predict the dataset's classes. `weights` may name
-/// published or shipped weights; without `augment`, shipped weights take their recipe's preset
-/// and anything else the dataset's default, as `train` would.
-pub fn evaluate_weights(
-    model: &str,
-    weights: &Path,
-    dataset: &str,
-    data_dir: &Path,
-    augment: Option<&str>,
-    backend: crate::BackendKind,
-) -> Result<EvalReport, TrainError> {
-    let spec = weights.to_string_lossy();
-    let augment = match augment {
-        Some(preset) => Some(preset.to_string()),
-        None if spec.starts_with("zoo:") => Some(
-            model_zoo::pretrained::find_shipped(&spec)
+/// Weights of a registry model to evaluate without a run folder (`eval --model`).
+#[derive(Debug, Clone)]
+pub struct WeightsSpec {
+    /// The registry model.
+    pub model: String,
+    /// A weights file, or published or shipped weights (`zoo:…`, `tv:…`).
+    pub weights: PathBuf,
+    /// The dataset, as `--dataset` names it; its test split is evaluated.
+    pub dataset: String,
+    /// Where MNIST's or CIFAR-10's files are.
+    pub data_dir: PathBuf,
+    /// The preset whose evaluation transform the weights expect, as `--augment` names it
+    /// (default: a shipped file's recipe's, else the dataset's own, as `train` would choose).
+    pub augment: Option<String>,
+    /// The backend.
+    pub backend: crate::BackendKind,
+}
+
+impl WeightsSpec {
+    /// `weights` of `model` on `dataset`'s test split, with the default preset, on flex.
+    pub fn new(model: &str, weights: &Path, dataset: &str, data_dir: &Path) -> Self {
+        Self {
+            model: model.to_string(),
+            weights: weights.to_path_buf(),
+            dataset: dataset.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            augment: None,
+            backend: crate::BackendKind::Flex,
+        }
+    }
+}
+
+/// The model of `spec` with its weights and the test split of its dataset at the size a run
+/// would choose; the weights' own head, which must predict the dataset's classes.
+pub(crate) fn load_weights(spec: &WeightsSpec) -> Result<LoadedRun, TrainError> {
+    let WeightsSpec {
+        model,
+        weights,
+        dataset,
+        ..
+    } = spec;
+    let name = weights.to_string_lossy();
+    let augment = match &spec.augment {
+        Some(preset) => Some(preset.clone()),
+        None if name.starts_with("zoo:") => Some(
+            model_zoo::pretrained::find_shipped(&name)
                 .map_err(TrainError::Config)?
                 .augment
                 .to_string(),
@@ -155,14 +188,14 @@ pub fn evaluate_weights(
         None => None,
     };
     let config = TrainConfig {
-        dataset: dataset.to_string(),
-        data_dir: data_dir.to_path_buf(),
-        backend,
+        dataset: dataset.clone(),
+        data_dir: spec.data_dir.clone(),
+        backend: spec.backend,
         validation: Some(0),
         augment,
         ..TrainConfig::new(model)
     };
-    let device = backend.open()?;
+    let device = spec.backend.open()?;
     let setup = setup(&config)?;
     let info = model_zoo::info(model).map_err(TrainError::Model)?;
     let loaded = crate::transfer::with_own_head(info, &setup.options, weights, &device)?;
@@ -175,7 +208,37 @@ pub fn evaluate_weights(
             setup.classes
         )));
     }
-    score(weights, &device, &loaded, &setup.test, setup.preset)
+    let Setup {
+        test,
+        valid,
+        eval_transform,
+        preset,
+        size,
+        ..
+    } = setup;
+    Ok(LoadedRun {
+        config,
+        weights: weights.clone(),
+        device,
+        model: loaded,
+        test,
+        valid,
+        eval_transform,
+        preset,
+        size,
+    })
+}
+
+/// Evaluates the weights of `spec` on its dataset's test split, without a run folder.
+pub fn evaluate_weights(spec: &WeightsSpec) -> Result<EvalReport, TrainError> {
+    let loaded = load_weights(spec)?;
+    score(
+        &loaded.weights,
+        &loaded.device,
+        &loaded.model,
+        &loaded.test,
+        loaded.preset,
+    )
 }
 
 /// Top-1, top-5, per-class accuracy and the confusion matrix of `model` over `loader`.

@@ -19,6 +19,7 @@ use data::Dataset;
 use http::{Answer, blob, serve, sha256_hex};
 use model_zoo::Classifier;
 use model_zoo::pretrained::{ClassNames, PublishedWeights};
+use trainer::eval::WeightsSpec;
 use trainer::hub::{Cached, fetch_into, resolve, verify_in};
 
 fn scratch(name: &str) -> PathBuf {
@@ -233,15 +234,9 @@ fn weights_are_evaluated_on_a_dataset_without_a_run() {
     let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
     let path = trainer::hub::unpack_into(shipped, &scratch("evaluate")).unwrap();
     let data_dir = PathBuf::from("unused");
-    let report = trainer::eval::evaluate_weights(
-        "lenet5",
-        &path,
-        "embedded",
-        &data_dir,
-        None,
-        trainer::BackendKind::Flex,
-    )
-    .unwrap();
+    let report =
+        trainer::eval::evaluate_weights(&WeightsSpec::new("lenet5", &path, "embedded", &data_dir))
+            .unwrap();
     // The embedded test digits are MNIST's first 2,000; on all 10,000 it scored 99.19 %.
     assert_eq!((report.images, report.preset), (2000, "mnist"));
     assert!(report.top1 >= 0.98, "top-1 {}", report.top1);
@@ -255,18 +250,48 @@ fn weights_are_evaluated_on_a_dataset_without_a_run() {
     std::fs::create_dir_all(&three_path).unwrap();
     let three_path = three_path.join("lenet5-3.bpk");
     burn::module::Module::save_file(three, &three_path).unwrap();
-    let error = trainer::eval::evaluate_weights(
+    let error = trainer::eval::evaluate_weights(&WeightsSpec::new(
         "lenet5",
         &three_path,
         "embedded",
         &data_dir,
-        None,
-        trainer::BackendKind::Flex,
-    )
+    ))
     .unwrap_err()
     .to_string();
     assert!(
         error.contains("predicts 3 classes") && error.contains("embedded has 10"),
+        "{error}"
+    );
+}
+
+#[test]
+fn weights_without_a_run_take_test_time_augmentation() {
+    use trainer::ensemble::{EnsembleConfig, Member, evaluate_ensemble};
+    use trainer::eval::EvalSplit;
+
+    let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
+    let path = trainer::hub::unpack_into(shipped, &scratch("evaluate-flipped")).unwrap();
+    let spec = WeightsSpec::new("lenet5", &path, "embedded", Path::new("unused"));
+    let plain = trainer::eval::evaluate_weights(&spec).unwrap();
+    let flipped = EnsembleConfig {
+        members: vec![Member::Weights(spec.clone())],
+        views: data::transforms::Views::Flip,
+        ..EnsembleConfig::new(&[])
+    };
+    let report = evaluate_ensemble(&flipped).unwrap();
+    // The centre view is what plain evaluation sees; the mirrored digits are other images, and
+    // a LeNet-5 trained without flips reads fewer of them, so the average moves.
+    assert_eq!((report.images, report.views.as_str()), (2000, "flip"));
+    assert_eq!(report.members[0].top1_centre, plain.top1);
+    assert_ne!(report.top1, report.top1_centre);
+
+    let valid = EnsembleConfig {
+        split: EvalSplit::Valid,
+        ..flipped
+    };
+    let error = evaluate_ensemble(&valid).unwrap_err().to_string();
+    assert!(
+        error.contains("no images were held back") && error.contains("lenet5"),
         "{error}"
     );
 }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use model_zoo::pretrained::SHIPPED;
+use trainer::eval::WeightsSpec;
 
 #[path = "../../data/tests/support/shared_datasets.rs"]
 mod shared_datasets;
@@ -30,14 +31,10 @@ fn every_shipped_file_scores_its_stated_top1() {
     for weights in SHIPPED {
         let path = trainer::hub::unpack_into(weights, &cache).unwrap();
         let (dataset, data_dir) = test_set(weights.dataset);
-        let report = trainer::eval::evaluate_weights(
-            weights.model,
-            &path,
-            &dataset,
-            &data_dir,
-            Some(weights.augment),
-            trainer::BackendKind::Flex,
-        )
+        let report = trainer::eval::evaluate_weights(&WeightsSpec {
+            augment: Some(weights.augment.to_string()),
+            ..WeightsSpec::new(weights.model, &path, &dataset, &data_dir)
+        })
         .unwrap();
         let top1 = 100.0 * report.top1;
         eprintln!(

@@ -7,7 +7,9 @@ use clap::{Args, ValueEnum};
 use trainer::BackendKind;
 use trainer::data::transforms::Views;
 use trainer::ensemble::{Averaging, EnsembleConfig, EnsembleReport, Member, evaluate_ensemble};
-use trainer::eval::{EvalReport, EvalSplit, evaluate_run, evaluate_weights, write_json};
+use trainer::eval::{
+    EvalReport, EvalSplit, WeightsSpec, evaluate_run, evaluate_weights, write_json,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitArg {
@@ -31,7 +33,8 @@ pub struct EvalArgs {
     /// (a file, or named weights: zoo:lenet5.mnist, tv:resnet50).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Evaluate --weights of this registry model on --dataset's test split, without a run.
+    /// Evaluate --weights of this registry model on --dataset's test split, without a run (with
+    /// or without test-time augmentation).
     #[arg(long, requires_all = ["weights", "dataset"], conflicts_with = "runs")]
     model: Option<String>,
     /// With --model: embedded, mnist, cifar10 or an image folder.
@@ -81,12 +84,12 @@ pub struct EvalArgs {
 /// A run folder, or a weight file whose folder holds the run's config.json.
 fn member(path: &Path, weights: Option<&Path>) -> Member {
     if path.is_file() {
-        Member {
+        Member::Run {
             run: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             weights: Some(path.to_path_buf()),
         }
     } else {
-        Member {
+        Member::Run {
             run: path.to_path_buf(),
             weights: weights.map(Path::to_path_buf),
         }
@@ -94,35 +97,37 @@ fn member(path: &Path, weights: Option<&Path>) -> Member {
 }
 
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
-    if let (Some(model), Some(weights), Some(dataset)) = (&args.model, &args.weights, &args.dataset)
-    {
-        let report = evaluate_weights(
-            model,
-            weights,
-            dataset,
-            &args.data_dir,
-            args.augment.as_deref(),
-            args.backend,
-        )?;
-        print_report(&report);
-        if let Some(path) = &args.json {
-            write_json(&report, path)?;
-            println!("report in {}", path.display());
-        }
-        return Ok(());
-    }
     let split = match args.split {
         SplitArg::Test => EvalSplit::Test,
         SplitArg::Valid => EvalSplit::Valid,
     };
-    if args.weights.is_some() && args.runs.len() > 1 {
-        return Err("--weights goes with one run; name each member's weight file instead".into());
-    }
-    let members: Vec<Member> = args
-        .runs
-        .iter()
-        .map(|path| member(path, args.weights.as_deref()))
-        .collect();
+    let members: Vec<Member> = match (&args.model, &args.weights, &args.dataset) {
+        (Some(model), Some(weights), Some(dataset)) => {
+            if split == EvalSplit::Valid {
+                return Err(
+                    "--model evaluates --dataset's test split; --split valid needs the \
+                            run folder that held the images back"
+                        .into(),
+                );
+            }
+            vec![Member::Weights(WeightsSpec {
+                augment: args.augment.clone(),
+                backend: args.backend,
+                ..WeightsSpec::new(model, weights, dataset, &args.data_dir)
+            })]
+        }
+        _ => {
+            if args.weights.is_some() && args.runs.len() > 1 {
+                return Err(
+                    "--weights goes with one run; name each member's weight file instead".into(),
+                );
+            }
+            args.runs
+                .iter()
+                .map(|path| member(path, args.weights.as_deref()))
+                .collect()
+        }
+    };
     let plain = members.len() == 1
         && args.tta == Views::Single
         && (args.resize, args.crop, args.pad) == (None, None, None);
@@ -145,26 +150,38 @@ pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     };
     let report = evaluate_ensemble(&config)?;
     print_ensemble(&report);
-    let first_run = &config.members[0].run;
-    let path = args.json.unwrap_or_else(|| {
-        first_run
+    let path = match (args.json, &config.members[0]) {
+        (Some(path), _) => path,
+        (None, Member::Run { run, .. }) => run
             .parent()
             .unwrap_or(Path::new("."))
-            .join(format!("ensemble-{}.json", args.tta))
-    });
+            .join(format!("ensemble-{}.json", args.tta)),
+        (None, Member::Weights(_)) => return Ok(()),
+    };
     write_json(&report, &path)?;
     println!("report in {}", path.display());
     Ok(())
 }
 
+/// One member without test-time augmentation: its report, per class, written as JSON with the
+/// confusion matrix drawn beside it (by default into the run's folder; for weights without a
+/// run, only where --json says).
 fn plain_eval(
     member: &Member,
     split: EvalSplit,
     json: Option<PathBuf>,
 ) -> Result<(), Box<dyn Error>> {
-    let report = evaluate_run(&member.run, member.weights.as_deref(), split)?;
+    let (report, path) = match member {
+        Member::Run { run, weights } => {
+            let report = evaluate_run(run, weights.as_deref(), split)?;
+            (report, Some(json.unwrap_or_else(|| run.join("eval.json"))))
+        }
+        Member::Weights(spec) => (evaluate_weights(spec)?, json),
+    };
     print_report(&report);
-    let path = json.unwrap_or_else(|| member.run.join("eval.json"));
+    let Some(path) = path else {
+        return Ok(());
+    };
     write_json(&report, &path)?;
     let png = path.with_extension("png");
     let title = format!("{} ({} images)", report.weights.display(), report.images);

@@ -176,10 +176,7 @@ pub fn run(
         }
     }
     let runs: Vec<Member> = (0..experiment.members)
-        .map(|index| Member {
-            run: experiment.member_config(index).out,
-            weights: None,
-        })
+        .map(|index| Member::run(&experiment.member_config(index).out))
         .collect();
     let outputs = ensemble_outputs(&EnsembleConfig {
         members: runs,
