@@ -62,6 +62,34 @@ pub(crate) struct LoadedRun {
 }
 
 impl LoadedRun {
+    fn new(
+        config: TrainConfig,
+        weights: PathBuf,
+        device: Device,
+        model: ZooModel,
+        setup: Setup,
+    ) -> Self {
+        let Setup {
+            test,
+            valid,
+            eval_transform,
+            preset,
+            size,
+            ..
+        } = setup;
+        Self {
+            config,
+            weights,
+            device,
+            model,
+            test,
+            valid,
+            eval_transform,
+            preset,
+            size,
+        }
+    }
+
     /// The loader of `split`, or an error naming `source` (the run or the weights) when no
     /// images were held back.
     pub(crate) fn loader(
@@ -89,33 +117,17 @@ pub(crate) fn load_run(run: &Path, weights: Option<&Path>) -> Result<LoadedRun, 
     crate::manifest::verify(&weights)?;
     let device = config.backend.open()?;
     let setup = setup(&config)?;
-    let model = setup.build_model(&device);
-    let Setup {
-        test,
-        valid,
-        eval_transform,
-        preset,
-        size,
-        ..
-    } = setup;
-    let model = model.try_load_file(&weights).map_err(|e| {
-        TrainError::Config(format!(
-            "{}: cannot load weights for {}: {e:?}",
-            weights.display(),
-            config.model
-        ))
-    })?;
-    Ok(LoadedRun {
-        config,
-        weights,
-        device,
-        model,
-        test,
-        valid,
-        eval_transform,
-        preset,
-        size,
-    })
+    let model = setup
+        .build_model(&device)
+        .try_load_file(&weights)
+        .map_err(|e| {
+            TrainError::Config(format!(
+                "{}: cannot load weights for {}: {e:?}",
+                weights.display(),
+                config.model
+            ))
+        })?;
+    Ok(LoadedRun::new(config, weights, device, model, setup))
 }
 
 /// Evaluates the weights `weights` (default: the run's `best.bpk`) of the run in `run`.
@@ -208,25 +220,13 @@ pub(crate) fn load_weights(spec: &WeightsSpec) -> Result<LoadedRun, TrainError> 
             setup.classes
         )));
     }
-    let Setup {
-        test,
-        valid,
-        eval_transform,
-        preset,
-        size,
-        ..
-    } = setup;
-    Ok(LoadedRun {
+    Ok(LoadedRun::new(
         config,
-        weights: weights.clone(),
+        weights.clone(),
         device,
-        model: loaded,
-        test,
-        valid,
-        eval_transform,
-        preset,
-        size,
-    })
+        loaded,
+        setup,
+    ))
 }
 
 /// Evaluates the weights of `spec` on its dataset's test split, without a run folder.
