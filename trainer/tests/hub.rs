@@ -157,6 +157,30 @@ fn a_cut_download_resumes_into_the_cache() {
     assert_eq!(requests.last().unwrap().1.as_deref(), Some("bytes=25000-"));
 }
 
+/// How many of `images` get their label in `labels` as the most likely class, on flex.
+fn top1_right(
+    model: &str,
+    weights: &Path,
+    images: &[PathBuf],
+    classes: Option<Vec<String>>,
+    labels: &[String],
+) -> usize {
+    let predictions = trainer::eval::predict_with_weights(
+        model,
+        &model_zoo::ModelOptions::new(),
+        weights,
+        images,
+        classes,
+        trainer::BackendKind::Flex,
+    )
+    .unwrap();
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(prediction, label)| &prediction.top5[0].0 == *label)
+        .count()
+}
+
 #[test]
 fn the_shipped_lenet5_reads_mnist_digits() {
     let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
@@ -176,20 +200,8 @@ fn the_shipped_lenet5_reads_mnist_digits() {
             file
         })
         .collect();
-    let predictions = trainer::eval::predict_with_weights(
-        "lenet5",
-        &model_zoo::ModelOptions::new(),
-        &path,
-        &images,
-        None,
-        trainer::BackendKind::Flex,
-    )
-    .unwrap();
-    let right = predictions
-        .iter()
-        .enumerate()
-        .filter(|(index, p)| p.top5[0].0 == digits.label(*index).to_string())
-        .count();
+    let labels: Vec<String> = (0..50).map(|i| digits.label(i).to_string()).collect();
+    let right = top1_right("lenet5", &path, &images, None, &labels);
     assert!(right >= 49, "{right} of 50 digits");
 }
 
@@ -211,20 +223,7 @@ fn the_shipped_cifar_resnet20_reads_cifar_test_images() {
             labels.push(class.clone());
         }
     }
-    let predictions = trainer::eval::predict_with_weights(
-        "cifar-resnet20",
-        &model_zoo::ModelOptions::new(),
-        &path,
-        &images,
-        Some(classes),
-        trainer::BackendKind::Flex,
-    )
-    .unwrap();
-    let right = predictions
-        .iter()
-        .zip(&labels)
-        .filter(|(p, label)| &&p.top5[0].0 == label)
-        .count();
+    let right = top1_right("cifar-resnet20", &path, &images, Some(classes), &labels);
     // 87.82 % of all 10,000 test images, 45 of these 50 (not chosen by how they score).
     assert!(right >= 40, "{right} of 50 images");
 }
