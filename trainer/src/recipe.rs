@@ -231,15 +231,15 @@ mod tests {
             .unwrap()
             .apply(TrainConfig::new(""), |_| false)
             .unwrap();
-        // 45,000 training images in batches of 128: 352 iterations an epoch.
-        let iterations = 45_000usize.div_ceil(config.batch_size) * config.epochs;
-        assert!((64_000..64_000 + 352).contains(&iterations), "{iterations}");
+        // All 50,000 training images in batches of 128: 391 iterations an epoch.
+        let iterations = 50_000usize.div_ceil(config.batch_size) * config.epochs;
+        assert!((64_000..64_000 + 391).contains(&iterations), "{iterations}");
         assert_eq!(config.lr_milestones, [32_000, 48_000]);
         assert_eq!(
             (config.lr, config.momentum, config.weight_decay),
             (0.1, 0.9, 1e-4)
         );
-        assert_eq!(config.validation, Some(5000));
+        assert_eq!(config.validation, Some(0));
     }
 
     #[test]
