@@ -30,7 +30,8 @@ pub struct Checkpoint {
     pub(crate) optimizer: String,
     /// Learning-rate schedule state.
     pub(crate) schedule: ScheduleState,
-    /// Best validation (or training) accuracy so far, which `best.bpk` holds.
+    /// The accuracy of the weights `best.bpk` holds: the best validation top-1 so far, or without
+    /// a validation split the last epoch's training top-1.
     pub(crate) best: Option<f64>,
     /// Rows of `metrics.csv` so far.
     pub(crate) metrics: Vec<EpochMetrics>,

@@ -2,10 +2,10 @@
 //!
 //! One code path for every backend: batches and model live on `backend.open()?.autodiff()`
 //! while training and on the plain device for evaluation. Every run writes `config.json`,
-//! `metrics.csv` (a row per epoch and split), `curves.png`, burnpack weights (`last.bpk`,
-//! `best.bpk` by validation accuracy) and a checkpoint to resume from (`checkpoint.json` naming
-//! the weights, optimiser state, schedule state and data position), each through a temporary
-//! file and a rename.
+//! `metrics.csv` (a row per epoch and split), `curves.png`, burnpack weights (`last.bpk`;
+//! `best.bpk` by validation accuracy, the last epoch's without a validation split) and a
+//! checkpoint to resume from (`checkpoint.json` naming the weights, optimiser state, schedule
+//! state and data position), each through a temporary file and a rename.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -575,9 +575,9 @@ fn run(
         write_recorded(&config.out, "last.bpk", |path| {
             save_module(inference.clone(), path)
         })?;
-        let score = valid_row.as_ref().map_or(train_row.top1, |row| row.top1);
-        if state.best.is_none_or(|best| score > best) {
-            state.best = Some(score);
+        let validation_top1 = valid_row.as_ref().map(|row| row.top1);
+        if is_new_best(state.best, validation_top1) {
+            state.best = Some(validation_top1.unwrap_or(train_row.top1));
             write_recorded(&config.out, "best.bpk", |path| save_module(inference, path))?;
         }
         let test_row = if config.test_each_epoch {
@@ -641,13 +641,21 @@ fn run(
         }
     };
     if config.progress != Progress::JsonLines {
+        let best = if valid.is_some() {
+            format!(
+                ", the best validation epoch's in {}",
+                config.out.join("best.bpk").display()
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "test: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% — curves in {}, weights in {}",
+            "test: loss {:.4}, top-1 {:.2}%, top-5 {:.2}% — curves in {}, these weights in {}{best}",
             test_row.loss,
             100.0 * test_row.top1,
             100.0 * test_row.top5,
             config.out.join("curves.png").display(),
-            config.out.join("best.bpk").display()
+            config.out.join("last.bpk").display(),
         );
     }
     let mut metrics = state.metrics;
@@ -687,4 +695,28 @@ fn run(
         out: config.out.clone(),
         loss_scale: state.loss_scale,
     })
+}
+
+/// Whether this epoch's weights become `best.bpk`: the best validation top-1 so far. Without a
+/// held-back split nothing chooses between epochs (training accuracy under augmentation is no
+/// model selection), so the last epoch's weights are kept, as He et al. report the network at
+/// the end of its schedule.
+fn is_new_best(best: Option<f64>, validation_top1: Option<f64>) -> bool {
+    validation_top1.is_none_or(|top1| best.is_none_or(|best| top1 > best))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_new_best;
+
+    #[test]
+    fn best_weights_follow_validation_or_else_the_last_epoch() {
+        assert!(is_new_best(None, Some(0.5)));
+        assert!(is_new_best(Some(0.5), Some(0.6)));
+        assert!(!is_new_best(Some(0.6), Some(0.5)));
+        assert!(!is_new_best(Some(0.6), Some(0.6)));
+        // No validation split: every epoch replaces the last, whatever its training accuracy.
+        assert!(is_new_best(None, None));
+        assert!(is_new_best(Some(0.99), None));
+    }
 }
