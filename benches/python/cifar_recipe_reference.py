@@ -28,13 +28,16 @@ from PIL import Image
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from torch_bench import CifarResNet  # noqa: E402
 
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
+# CIFAR-10's channel statistics, as `data::transforms::Normalize::cifar10`.
+MEAN = torch.tensor((0.4914, 0.4822, 0.4465)).view(1, 3, 1, 1)
+STD = torch.tensor((0.2470, 0.2435, 0.2616)).view(1, 3, 1, 1)
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 def load_split(folder):
     """Every image of `folder/<class>/` as one uint8 N×3×H×W array, classes in sorted order."""
+    if not folder.is_dir():
+        sys.exit(f"{folder}: not a folder (expected one subfolder of images per class)")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
         sys.exit(f"{folder}: no class folders")
@@ -42,15 +45,18 @@ def load_split(folder):
     for label, name in enumerate(classes):
         for path in sorted((folder / name).iterdir()):
             if path.suffix.lower() in EXTENSIONS:
-                images.append(np.asarray(Image.open(path).convert("RGB")))
+                try:
+                    images.append(np.asarray(Image.open(path).convert("RGB")))
+                except OSError as error:
+                    sys.exit(f"{path}: not a readable image ({error})")
                 labels.append(label)
+    if len({image.shape for image in images}) > 1:
+        sys.exit(f"{folder}: images of more than one size")
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
 
 
 def normalise(batch):
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (batch.float() / 255 - mean) / std
+    return (batch.float() / 255 - MEAN) / STD
 
 
 def augment(batch, generator):
@@ -111,7 +117,10 @@ def main():
     rows = ["epoch,lr,train_loss,train_top1,test_loss,test_top1,seconds"]
     first_epoch = 1
     if args.checkpoint and args.checkpoint.is_file():
-        state = torch.load(args.checkpoint, weights_only=False)
+        try:
+            state = torch.load(args.checkpoint, weights_only=False)
+        except Exception as error:
+            sys.exit(f"{args.checkpoint}: not a checkpoint this script can read ({error})")
         if state["args"] != (args.epochs, args.milestones, args.batch_size, args.seed):
             sys.exit(f"{args.checkpoint}: saved by a run with other --epochs/--milestones/--batch-size/--seed")
         model.load_state_dict(state["model"])
