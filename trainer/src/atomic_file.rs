@@ -107,6 +107,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     rename_into_place(&temporary, path)
 }
 
+/// Copies the file `source` to `path` through a temporary file.
+pub fn copy_atomically(source: &Path, path: &Path) -> Result<(), WriteError> {
+    let _writing = writing();
+    let temporary = temporary(path);
+    std::fs::copy(source, &temporary).map_err(|e| WriteError {
+        path: temporary.clone(),
+        problem: format!("copy from {}: {e}", source.display()),
+    })?;
+    rename_into_place(&temporary, path)
+}
+
 /// Reads a raw little-endian `f32` file that must hold exactly `values` numbers.
 pub(crate) fn read_f32s(path: &Path, values: usize) -> Result<Vec<f32>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -19,7 +19,7 @@ use data::DataLoader;
 use indicatif::{ProgressBar, ProgressStyle};
 use model_zoo::{Classifier, TrainOutput, ZooModel};
 
-use crate::atomic_file::{WriteError, save_module, write_atomically, writing};
+use crate::atomic_file::{WriteError, copy_atomically, save_module, write_atomically, writing};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Progress, TrainConfig, TrainControl};
 use crate::ema::WeightAverage;
@@ -578,7 +578,13 @@ fn run(
         let validation_top1 = valid_row.as_ref().map(|row| row.top1);
         if is_new_best(state.best, validation_top1) {
             state.best = Some(validation_top1.unwrap_or(train_row.top1));
-            write_recorded(&config.out, "best.bpk", |path| save_module(inference, path))?;
+            if validation_top1.is_some() {
+                write_recorded(&config.out, "best.bpk", |path| save_module(inference, path))?;
+            } else {
+                // The same weights as last.bpk: copied, not read off the device a second time.
+                let last = config.out.join("last.bpk");
+                write_recorded(&config.out, "best.bpk", |path| copy_atomically(&last, path))?;
+            }
         }
         let test_row = if config.test_each_epoch {
             let row = evaluate(&model.valid(), &test, &device, epoch, lr, "test")?;

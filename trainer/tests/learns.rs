@@ -29,6 +29,20 @@ fn small_run(name: &str) -> TrainConfig {
 }
 
 #[test]
+fn without_a_validation_split_best_bpk_is_the_last_epochs_weights() {
+    let _turn = one_run_at_a_time();
+    let config = TrainConfig {
+        epochs: 2,
+        limit: Some(1000),
+        validation: Some(0),
+        ..small_run("lenet5-no-validation")
+    };
+    train(&config, &TrainControl::default()).unwrap();
+    let last = std::fs::read(config.out.join("last.bpk")).unwrap();
+    assert_eq!(std::fs::read(config.out.join("best.bpk")).unwrap(), last);
+}
+
+#[test]
 fn lenet5_learns_2000_digits() {
     let _turn = one_run_at_a_time();
     let config = small_run("lenet5-learns");
