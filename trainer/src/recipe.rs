@@ -26,7 +26,7 @@ use crate::config::{Defaults, TrainConfig};
 use crate::error::TrainError;
 
 /// The recipes that ship with the trainer, by name (the files in `recipes/`).
-pub const BUILT_IN: [(&str, &str); 3] = [
+pub const BUILT_IN: [(&str, &str); 4] = [
     (
         "cifar-resnet20",
         include_str!("../../recipes/cifar-resnet20.toml"),
@@ -34,6 +34,10 @@ pub const BUILT_IN: [(&str, &str); 3] = [
     (
         "cifar-resnet20-fast",
         include_str!("../../recipes/cifar-resnet20-fast.toml"),
+    ),
+    (
+        "cifar-resnet20-strong",
+        include_str!("../../recipes/cifar-resnet20-strong.toml"),
     ),
     (
         "lenet5-mnist",
