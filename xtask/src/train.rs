@@ -17,8 +17,8 @@ pub struct TrainArgs {
     /// a --recipe that names one.
     #[arg(required_unless_present_any = ["resume", "recipe"])]
     model: Option<String>,
-    /// Start from a recipe: a built-in one (cifar-resnet20, cifar-resnet20-fast,
-    /// cifar-resnet20-strong, lenet5-mnist; the files in `recipes/`) or a .toml file of `train` options; options given here win.
+    /// Start from a recipe: a built-in one by name (the files in `recipes/`; an unknown name
+    /// lists them) or a .toml file of `train` options; options given here win.
     #[arg(long, conflicts_with = "resume")]
     recipe: Option<String>,
     #[command(flatten)]
