@@ -266,6 +266,46 @@ fn weights_are_evaluated_on_a_dataset_without_a_run() {
 }
 
 #[test]
+fn weight_files_without_runs_form_an_ensemble() {
+    use trainer::ensemble::{EnsembleConfig, Member, evaluate_ensemble};
+
+    let shipped = model_zoo::pretrained::shipped_for("lenet5").unwrap();
+    let folder = scratch("ensemble-of-files");
+    let trained = trainer::hub::unpack_into(shipped, &folder).unwrap();
+    let device = burn::prelude::Device::flex();
+    let untrained = folder.join("untrained.bpk");
+    let model = model_zoo::create("lenet5", &model_zoo::ModelOptions::new(), &device).unwrap();
+    burn::module::Module::save_file(model, &untrained).unwrap();
+    let spec =
+        |weights: &Path| WeightsSpec::new("lenet5", weights, "embedded", Path::new("unused"));
+    let alone = |weights: &Path| {
+        trainer::eval::evaluate_weights(&spec(weights))
+            .unwrap()
+            .top1
+    };
+    let ensemble = |files: [&Path; 2]| {
+        evaluate_ensemble(&EnsembleConfig {
+            members: files.map(|file| Member::Weights(spec(file))).to_vec(),
+            ..EnsembleConfig::new(&[])
+        })
+        .unwrap()
+    };
+
+    // Each member is scored with its own weights, in the order given.
+    let mixed = ensemble([&trained, &untrained]);
+    let (trained_top1, untrained_top1) = (alone(&trained), alone(&untrained));
+    assert!(trained_top1 > 0.98 && untrained_top1 < 0.3);
+    assert_eq!(
+        (mixed.members[0].top1, mixed.members[1].top1),
+        (trained_top1, untrained_top1)
+    );
+    // Two copies of one network average to that network.
+    let twice = ensemble([&trained, &trained]);
+    assert_eq!(twice.top1, trained_top1);
+    assert_eq!(twice.gain_over_best_member, 0.0);
+}
+
+#[test]
 fn weights_without_a_run_take_test_time_augmentation() {
     use trainer::ensemble::{EnsembleConfig, Member, evaluate_ensemble};
     use trainer::eval::EvalSplit;

@@ -30,9 +30,10 @@ pub struct EvalArgs {
     #[arg(required_unless_present = "model")]
     runs: Vec<PathBuf>,
     /// Weights to evaluate with a single run folder (default: its best.bpk), or with --model
-    /// (a file, or named weights: zoo:lenet5.mnist, tv:resnet50).
+    /// (a file, or named weights: zoo:lenet5.mnist, tv:resnet50); with --model, repeat it for an
+    /// ensemble of weight files.
     #[arg(long)]
-    weights: Option<PathBuf>,
+    weights: Vec<PathBuf>,
     /// Evaluate --weights of this registry model on --dataset's test split, without a run (with
     /// or without test-time augmentation).
     #[arg(long, requires_all = ["weights", "dataset"], conflicts_with = "runs")]
@@ -96,38 +97,52 @@ fn member(path: &Path, weights: Option<&Path>) -> Member {
     }
 }
 
+/// The members `args` name: weight files of `--model`, or run folders (or weight files inside
+/// them).
+fn members(args: &EvalArgs, split: EvalSplit) -> Result<Vec<Member>, Box<dyn Error>> {
+    if let (Some(model), Some(dataset)) = (&args.model, &args.dataset) {
+        if split == EvalSplit::Valid {
+            return Err(
+                "--model evaluates --dataset's test split; --split valid needs the \
+                        run folder that held the images back"
+                    .into(),
+            );
+        }
+        return Ok(args
+            .weights
+            .iter()
+            .map(|weights| {
+                Member::Weights(WeightsSpec {
+                    augment: args.augment.clone(),
+                    backend: args.backend,
+                    ..WeightsSpec::new(model, weights, dataset, &args.data_dir)
+                })
+            })
+            .collect());
+    }
+    match args.weights.as_slice() {
+        [_, _, ..] => Err(
+            "several --weights go with --model; for runs, name each member's \
+                           weight file instead"
+                .into(),
+        ),
+        [_] if args.runs.len() > 1 => {
+            Err("--weights goes with one run; name each member's weight file instead".into())
+        }
+        weights => Ok(args
+            .runs
+            .iter()
+            .map(|path| member(path, weights.first().map(PathBuf::as_path)))
+            .collect()),
+    }
+}
+
 pub fn run(args: EvalArgs) -> Result<(), Box<dyn Error>> {
     let split = match args.split {
         SplitArg::Test => EvalSplit::Test,
         SplitArg::Valid => EvalSplit::Valid,
     };
-    let members: Vec<Member> = match (&args.model, &args.weights, &args.dataset) {
-        (Some(model), Some(weights), Some(dataset)) => {
-            if split == EvalSplit::Valid {
-                return Err(
-                    "--model evaluates --dataset's test split; --split valid needs the \
-                            run folder that held the images back"
-                        .into(),
-                );
-            }
-            vec![Member::Weights(WeightsSpec {
-                augment: args.augment.clone(),
-                backend: args.backend,
-                ..WeightsSpec::new(model, weights, dataset, &args.data_dir)
-            })]
-        }
-        _ => {
-            if args.weights.is_some() && args.runs.len() > 1 {
-                return Err(
-                    "--weights goes with one run; name each member's weight file instead".into(),
-                );
-            }
-            args.runs
-                .iter()
-                .map(|path| member(path, args.weights.as_deref()))
-                .collect()
-        }
-    };
+    let members = members(&args, split)?;
     let plain = members.len() == 1
         && args.tta == Views::Single
         && (args.resize, args.crop, args.pad) == (None, None, None);
@@ -255,5 +270,72 @@ fn print_report(report: &EvalReport) {
     );
     for (class, accuracy) in report.classes.iter().zip(&report.per_class) {
         println!("  {class:<16} {:6.2}%", 100.0 * accuracy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        eval: EvalArgs,
+    }
+
+    fn parse(line: &str) -> EvalArgs {
+        Cli::try_parse_from(std::iter::once("eval").chain(line.split_whitespace()))
+            .unwrap()
+            .eval
+    }
+
+    fn weights_of(members: &[Member]) -> Vec<&Path> {
+        members
+            .iter()
+            .map(|member| match member {
+                Member::Weights(spec) => spec.weights.as_path(),
+                Member::Run { .. } => panic!("a run member where weights were named"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_weights_of_a_model_form_an_ensemble() {
+        let args = parse(
+            "--model cifar-resnet20 --dataset cifar10 --weights zoo:cifar-resnet20.cifar10 \
+             --weights a/last.bpk --tta ten-crop",
+        );
+        let members = members(&args, EvalSplit::Test).unwrap();
+        assert_eq!(
+            weights_of(&members),
+            [
+                Path::new("zoo:cifar-resnet20.cifar10"),
+                Path::new("a/last.bpk")
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_take_at_most_one_weights_file() {
+        let one = parse("runs/a --weights runs/a/ema.bpk");
+        match members(&one, EvalSplit::Test).unwrap().as_slice() {
+            [Member::Run { run, weights }] => {
+                assert_eq!(run, Path::new("runs/a"));
+                assert_eq!(weights.as_deref(), Some(Path::new("runs/a/ema.bpk")));
+            }
+            _ => panic!("one run member expected"),
+        }
+        for line in [
+            "runs/a --weights x.bpk --weights y.bpk",
+            "runs/a runs/b --weights x.bpk",
+        ] {
+            let error = members(&parse(line), EvalSplit::Test)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("name each member's weight file"), "{error}");
+        }
     }
 }
