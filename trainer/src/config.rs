@@ -144,6 +144,24 @@ pub struct TrainConfig {
     #[serde(default)]
     #[arg(long, default_value_t = 0.0)]
     pub ema_decay: f64,
+    /// Distil these trained networks (knowledge distillation, Hinton et al. 2015): weights
+    /// files or shipped weights (`zoo:…`), repeated or comma-separated; several teach as their
+    /// ensemble, by the mean of their probabilities. They see the student's augmented batches.
+    #[serde(default)]
+    #[arg(long = "teacher", value_delimiter = ',')]
+    pub teachers: Vec<PathBuf>,
+    /// The zoo model the --teacher weights are for (default: the student's).
+    #[serde(default)]
+    #[arg(long)]
+    pub teacher_model: Option<String>,
+    /// With --teacher: the weight α of the soft term, (1 − α) staying on the labels' loss.
+    #[serde(default = "default_distillation_alpha")]
+    #[arg(long, default_value_t = 0.5)]
+    pub distillation_alpha: f64,
+    /// With --teacher: the temperature τ both softmaxes are softened by.
+    #[serde(default = "default_distillation_temperature")]
+    #[arg(long, default_value_t = 1.0)]
+    pub distillation_temperature: f64,
     /// Data-loading threads (default: the cores).
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
@@ -299,6 +317,15 @@ impl TrainConfig {
         } else if self.cache_features && self.batch_mix().is_active() {
             "--cache-features trains the head on cached activations, which mixup and CutMix \
              cannot mix: leave out --mixup-alpha and --cutmix-alpha"
+        } else if !(0.0..=1.0).contains(&self.distillation_alpha) {
+            "--distillation-alpha is a weight: it must be in [0, 1]"
+        } else if !(self.distillation_temperature.is_finite()
+            && self.distillation_temperature > 0.0)
+        {
+            "--distillation-temperature must be a positive number"
+        } else if self.cache_features && !self.teachers.is_empty() {
+            "--cache-features trains the head on cached activations, which a --teacher cannot \
+             see: leave out one of the two"
         } else if !(self.lr.is_finite() && self.lr > 0.0) {
             "--lr must be a positive number"
         } else if self.weight_decay < 0.0 {
@@ -330,6 +357,14 @@ fn one() -> usize {
 
 fn default_ra_magnitude() -> usize {
     9
+}
+
+fn default_distillation_alpha() -> f64 {
+    0.5
+}
+
+fn default_distillation_temperature() -> f64 {
+    1.0
 }
 
 fn same_rate() -> f64 {
@@ -394,6 +429,10 @@ mod tests {
         assert!(refusal(|c| c.mixup_alpha = -0.2).contains("--mixup-alpha"));
         assert!(refusal(|c| c.ema_decay = 1.0).contains("--ema-decay"));
         assert!(refusal(|c| c.cutmix_alpha = f64::NAN).contains("--cutmix-alpha"));
+        assert!(refusal(|c| c.distillation_alpha = 1.5).contains("--distillation-alpha"));
+        assert!(
+            refusal(|c| c.distillation_temperature = 0.0).contains("--distillation-temperature")
+        );
         let mut config = TrainConfig::new("lenet5");
         config.auto_augment = Some("ra".into());
         config.random_erase = 0.25;

@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+mod distill;
 pub mod ema;
 pub mod ensemble;
 pub mod error;

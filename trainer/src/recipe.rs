@@ -213,6 +213,7 @@ fn scalar(value: &toml::Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn every_built_in_recipe_reads_and_names_a_zoo_model() {
@@ -249,7 +250,8 @@ mod tests {
     #[test]
     fn the_command_line_wins_and_flags_and_lists_are_read() {
         let recipe = Recipe::parse(
-            "model = \"lenet5\"\nnesterov = true\nlr_milestones = [3, 6]\nlr = 0.2\nepochs = 9\n",
+            "model = \"lenet5\"\nnesterov = true\nlr_milestones = [3, 6]\nlr = 0.2\nepochs = 9\n\
+             teacher = [\"a.bpk\", \"zoo:lenet5\"]\n",
             "test.toml",
         )
         .unwrap();
@@ -262,6 +264,10 @@ mod tests {
         assert_eq!(config.model, "lenet5");
         assert!(config.nesterov);
         assert_eq!(config.lr_milestones, [3, 6]);
+        assert_eq!(
+            config.teachers,
+            [PathBuf::from("a.bpk"), PathBuf::from("zoo:lenet5")]
+        );
         assert_eq!(config.lr, 0.01, "given on the command line");
         assert_eq!(config.epochs, 9, "not given: the recipe's");
         let named = recipe

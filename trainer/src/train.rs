@@ -22,6 +22,7 @@ use model_zoo::{Classifier, TrainOutput, ZooModel};
 use crate::atomic_file::{WriteError, copy_atomically, save_module, write_atomically, writing};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Progress, TrainConfig, TrainControl};
+use crate::distill::Teachers;
 use crate::ema::WeightAverage;
 use crate::error::TrainError;
 use crate::features::cached_features;
@@ -176,6 +177,7 @@ struct EpochLoop<'a> {
     device: &'a Device,
     loss_fn: &'a CrossEntropyLoss,
     schedule: &'a ScheduleConfig,
+    teachers: Option<&'a Teachers>,
     /// Optimiser steps in one epoch.
     steps: usize,
 }
@@ -200,6 +202,7 @@ impl EpochLoop<'_> {
             device: autodiff,
             loss_fn,
             schedule,
+            teachers,
             steps,
         } = *self;
         let precision = config.precision;
@@ -231,6 +234,8 @@ impl EpochLoop<'_> {
             autodiff.seed(step_seed(config.seed, state.epoch, step));
             let batch = batch?.to_device(autodiff);
             let n = batch.labels.dims()[0];
+            // Teachers see the batch in f32, whatever the student's precision.
+            let teacher_images = teachers.map(|_| batch.images.clone());
             let images = precision.autocast(batch.images);
             let output = if config.cache_features {
                 TrainOutput {
@@ -243,6 +248,9 @@ impl EpochLoop<'_> {
             let logits = precision.logits(output.logits);
             let mix = batch.mix.as_ref();
             let mut loss = batch_loss(loss_fn, logits.clone(), &batch.labels, mix);
+            if let (Some(teachers), Some(images)) = (teachers, teacher_images) {
+                loss = teachers.loss(loss, logits.clone(), images);
+            }
             // GoogLeNet's auxiliary classifiers count with weight 0.3 (Szegedy et al. §5).
             for aux in output.aux_logits {
                 let aux = precision.logits(aux);
@@ -354,9 +362,12 @@ fn run(
     resumed: Option<Checkpoint>,
     device: Device,
 ) -> Result<TrainReport, TrainError> {
+    let setup = setup(config)?;
+    // Before the seed: loading teachers must not move the student's draws (Burn initialises
+    // parameters lazily, at their first use), so --distillation-alpha 0 is a run without them.
+    let teachers = Teachers::load(config, &setup.options, setup.classes, &device)?;
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
-    let setup = setup(config)?;
     let model = setup.build_model(&autodiff);
     let Setup {
         train,
@@ -483,7 +494,7 @@ fn run(
         eprintln!(
             "training {} ({} classes, {trainable} of {total} parameters trainable, freeze {}) on \
              {} ({size}×{size}, augment {}, {validation} images held back for validation) with \
-             {} in {}; writing {}",
+             {} in {}{}; writing {}",
             config.model,
             classes,
             config.freeze,
@@ -491,6 +502,15 @@ fn run(
             preset.name(),
             config.backend,
             config.precision,
+            match config.teachers.len() {
+                0 => String::new(),
+                n => format!(
+                    ", distilling {n} teacher{} (α {}, τ {})",
+                    if n == 1 { "" } else { "s" },
+                    config.distillation_alpha,
+                    config.distillation_temperature
+                ),
+            },
             config.out.display()
         );
     }
@@ -502,6 +522,7 @@ fn run(
         device: &autodiff,
         loss_fn: &loss_fn,
         schedule: &schedule,
+        teachers: teachers.as_ref(),
         steps,
     };
     while state.epoch < config.epochs {

@@ -530,3 +530,53 @@ fn a_registered_network_of_zoo_blocks_trains_by_name() {
         test.top1
     );
 }
+
+#[test]
+fn a_student_learns_digits_from_its_teacher_alone() {
+    let _turn = one_run_at_a_time();
+    // α = 1: the loss is the soft term alone, so the labels never reach the gradient and
+    // whatever the student learns comes from the shipped LeNet-5 teaching it.
+    let config = |name: &str, alpha: f64, teachers: Vec<PathBuf>| TrainConfig {
+        epochs: 3,
+        limit: Some(1100),
+        validation: Some(100),
+        teachers,
+        distillation_alpha: alpha,
+        distillation_temperature: 4.0,
+        ..small_run(name)
+    };
+    let teacher = PathBuf::from("zoo:lenet5.mnist");
+    let taught = config("distil-alpha-1", 1.0, vec![teacher.clone()]);
+    let report = train(&taught, &TrainControl::default()).unwrap();
+    let top1 = report.test.unwrap().top1;
+    // Chance is 10 %; the labels train LeNet-5 to about 85 % in as many steps.
+    assert!(top1 >= 0.75, "taught by the teacher alone: {top1}");
+
+    // α = 0: the teacher's term weighs nothing, and the run is the one without a teacher.
+    let ignored = config("distil-alpha-0", 0.0, vec![teacher.clone(), teacher]);
+    train(&ignored, &TrainControl::default()).unwrap();
+    let plain = config("distil-none", 0.0, Vec::new());
+    train(&plain, &TrainControl::default()).unwrap();
+    assert_eq!(weights(&ignored.out), weights(&plain.out));
+    assert_ne!(weights(&taught.out), weights(&plain.out));
+}
+
+#[test]
+fn a_teacher_of_other_classes_is_named() {
+    let _turn = one_run_at_a_time();
+    let config = TrainConfig {
+        epochs: 1,
+        limit: Some(200),
+        validation: Some(0),
+        classes: Some("0,1".into()),
+        teachers: vec![PathBuf::from("zoo:lenet5.mnist")],
+        ..small_run("distil-other-classes")
+    };
+    let error = train(&config, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--teacher zoo:lenet5.mnist") && error.contains("10 classes"),
+        "{error}"
+    );
+}
