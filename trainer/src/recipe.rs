@@ -26,7 +26,7 @@ use crate::config::{Defaults, TrainConfig};
 use crate::error::TrainError;
 
 /// The recipes that ship with the trainer, by name (the files in `recipes/`).
-pub const BUILT_IN: [(&str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str); 5] = [
     (
         "cifar-resnet20",
         include_str!("../../recipes/cifar-resnet20.toml"),
@@ -38,6 +38,10 @@ pub const BUILT_IN: [(&str, &str); 4] = [
     (
         "cifar-resnet20-strong",
         include_str!("../../recipes/cifar-resnet20-strong.toml"),
+    ),
+    (
+        "cifar-resnet20-distilled",
+        include_str!("../../recipes/cifar-resnet20-distilled.toml"),
     ),
     (
         "lenet5-mnist",
