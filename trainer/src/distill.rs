@@ -8,7 +8,7 @@
 //! `(1 − α) · CE(student, labels) + α · τ² · KL(p_teachers^τ ‖ softmax(student / τ))`, the τ²
 //! keeping the soft term's gradients at the hard term's scale whatever the temperature.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
@@ -77,11 +77,11 @@ impl Teachers {
     }
 }
 
-fn teacher_mismatch(weights: &std::path::Path, predicted: usize, classes: usize) -> TrainError {
+fn teacher_mismatch(weights: &Path, predicted: usize, classes: usize) -> TrainError {
     TrainError::Config(format!(
         "--teacher {}: its head predicts {predicted} classes, the run's dataset has {classes}: \
          a teacher must have been trained on the same classes",
-        PathBuf::from(weights).display()
+        weights.display()
     ))
 }
 
