@@ -26,7 +26,7 @@ use crate::config::{Defaults, TrainConfig};
 use crate::error::TrainError;
 
 /// The recipes that ship with the trainer, by name (the files in `recipes/`).
-pub const BUILT_IN: [(&str, &str); 5] = [
+pub const BUILT_IN: [(&str, &str); 6] = [
     (
         "cifar-resnet20",
         include_str!("../../recipes/cifar-resnet20.toml"),
@@ -42,6 +42,10 @@ pub const BUILT_IN: [(&str, &str); 5] = [
     (
         "cifar-resnet20-distilled",
         include_str!("../../recipes/cifar-resnet20-distilled.toml"),
+    ),
+    (
+        "cifar-resnet20-distilled-2",
+        include_str!("../../recipes/cifar-resnet20-distilled-2.toml"),
     ),
     (
         "lenet5-mnist",
