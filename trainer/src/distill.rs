@@ -12,6 +12,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
+use data::Preset;
+use data::datasets::source::DatasetSource;
 use model_zoo::{Classifier, ModelOptions, ZooModel};
 
 use crate::config::TrainConfig;
@@ -29,11 +31,13 @@ pub(crate) struct Teachers {
 
 impl Teachers {
     /// The `--teacher` weights of `config` as `--teacher-model` (default: the student's model),
-    /// each of which must predict the run's `classes`; `None` without teachers.
+    /// each of which must predict the run's `classes` and, where its origin says, have been
+    /// trained under the normalisation of the run's `preset`; `None` without teachers.
     pub(crate) fn load(
         config: &TrainConfig,
         options: &ModelOptions,
         classes: usize,
+        preset: Preset,
         device: &Device,
     ) -> Result<Option<Self>, TrainError> {
         if config.teachers.is_empty() {
@@ -45,6 +49,18 @@ impl Teachers {
             .teachers
             .iter()
             .map(|weights| {
+                if let Some(trained) = teacher_preset(weights)?
+                    && trained.normalize() != preset.normalize()
+                {
+                    return Err(TrainError::Config(format!(
+                        "--teacher {}: trained on inputs normalised as the '{}' preset does, \
+                         but this run's batches are normalised as '{}' (--augment): it would \
+                         teach on images unlike any it learnt from",
+                        weights.display(),
+                        trained.name(),
+                        preset.name()
+                    )));
+                }
                 let model = with_own_head(info, options, weights, device)?;
                 if model.num_classes() == classes {
                     Ok(model)
@@ -75,6 +91,39 @@ impl Teachers {
         let soft = soft_loss(logits, targets, self.temperature);
         hard.mul_scalar(1.0 - self.alpha) + soft.mul_scalar(self.alpha)
     }
+}
+
+/// The preset a teacher was trained under, where its weights tell: a shipped file's recipe's,
+/// ImageNet's for torchvision's, or that of the run whose folder (with its `config.json`) holds
+/// the file; `None` for a file on its own.
+fn teacher_preset(weights: &Path) -> Result<Option<Preset>, TrainError> {
+    let name = weights.to_string_lossy();
+    if name.starts_with("zoo:") {
+        let shipped = model_zoo::pretrained::find_shipped(&name).map_err(TrainError::Config)?;
+        return shipped
+            .augment
+            .parse()
+            .map(Some)
+            .map_err(TrainError::Config);
+    }
+    if name.starts_with("tv:") {
+        return Ok(Some(Preset::Imagenet));
+    }
+    let Some(run) = weights
+        .parent()
+        .filter(|run| run.join("config.json").is_file())
+    else {
+        return Ok(None);
+    };
+    let trained = crate::config::load(run)?;
+    // An image folder's presets for small and large images normalise alike, so which one the
+    // run chose (from its images' size) does not matter here.
+    crate::setup::preset(
+        trained.augment.as_deref(),
+        &DatasetSource::parse(&trained.dataset),
+        true,
+    )
+    .map(Some)
 }
 
 fn teacher_mismatch(weights: &Path, predicted: usize, classes: usize) -> TrainError {

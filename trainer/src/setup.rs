@@ -56,6 +56,22 @@ pub(crate) fn training_data(dataset: &dyn Dataset) -> String {
     format!("{} images, labels {hash:016x}", dataset.len())
 }
 
+/// The preset a run trains with: `--augment`'s, else its dataset's (`small_images`: whether an
+/// image folder holds small images).
+pub(crate) fn preset(
+    augment: Option<&str>,
+    source: &DatasetSource,
+    small_images: bool,
+) -> Result<Preset, TrainError> {
+    Ok(match (augment, source) {
+        (Some(name), _) => name.parse::<Preset>().map_err(TrainError::Config)?,
+        (None, DatasetSource::Embedded | DatasetSource::Mnist) => Preset::Mnist,
+        (None, DatasetSource::Cifar10) => Preset::Cifar,
+        (None, DatasetSource::ImageFolder(_)) if small_images => Preset::Small,
+        (None, DatasetSource::ImageFolder(_)) => Preset::Imagenet,
+    })
+}
+
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup, TrainError> {
     let info = model_zoo::info(&config.model).map_err(TrainError::Model)?;
     let source = DatasetSource::parse(&config.dataset);
@@ -76,13 +92,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup, TrainError> {
         _ if small_images => 32,
         _ => info.input[1],
     });
-    let preset = match (&config.augment, &source) {
-        (Some(name), _) => name.parse::<Preset>().map_err(TrainError::Config)?,
-        (None, DatasetSource::Embedded | DatasetSource::Mnist) => Preset::Mnist,
-        (None, DatasetSource::Cifar10) => Preset::Cifar,
-        (None, DatasetSource::ImageFolder(_)) if small_images => Preset::Small,
-        (None, DatasetSource::ImageFolder(_)) => Preset::Imagenet,
-    };
+    let preset = preset(config.augment.as_deref(), &source, small_images)?;
     let groups = config
         .classes
         .as_deref()

@@ -365,7 +365,7 @@ fn run(
     let setup = setup(config)?;
     // Before the seed: loading teachers must not move the student's draws (Burn initialises
     // parameters lazily, at their first use), so --distillation-alpha 0 is a run without them.
-    let teachers = Teachers::load(config, &setup.options, setup.classes, &device)?;
+    let teachers = Teachers::load(config, &setup.options, setup.classes, setup.preset, &device)?;
     device.seed(config.seed);
     let autodiff = device.clone().autodiff();
     let model = setup.build_model(&autodiff);

@@ -597,6 +597,54 @@ fn a_student_learns_digits_from_a_teacher_of_another_architecture() {
 }
 
 #[test]
+fn a_teacher_trained_under_another_normalisation_is_named() {
+    let _turn = one_run_at_a_time();
+    let config = |name: &str, augment: Option<&str>, teacher: PathBuf| TrainConfig {
+        epochs: 1,
+        limit: Some(200),
+        validation: Some(0),
+        augment: augment.map(String::from),
+        teachers: vec![teacher],
+        ..small_run(name)
+    };
+    // A teacher trained on raw pixels (`--augment none`), its run folder saying so.
+    let raw_teacher = TrainConfig {
+        epochs: 1,
+        limit: Some(200),
+        validation: Some(0),
+        augment: Some("none".into()),
+        ..small_run("distil-raw-teacher")
+    };
+    train(&raw_teacher, &TrainControl::default()).unwrap();
+    let raw_weights = raw_teacher.out.join("last.bpk");
+
+    // It teaches a run on raw pixels, but not one normalised as MNIST's default preset does.
+    let alike = config("distil-raw-student", Some("none"), raw_weights.clone());
+    train(&alike, &TrainControl::default()).unwrap();
+    let unlike = config("distil-normalised-student", None, raw_weights.clone());
+    let error = train(&unlike, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("--teacher {}", raw_weights.display()))
+            && error.contains("'none'")
+            && error.contains("'mnist'"),
+        "{error}"
+    );
+
+    // A shipped teacher's recipe says how its inputs were normalised.
+    let shipped = config(
+        "distil-shipped-on-raw",
+        Some("none"),
+        PathBuf::from("zoo:lenet5.mnist"),
+    );
+    let error = train(&shipped, &TrainControl::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--teacher zoo:lenet5.mnist"), "{error}");
+}
+
+#[test]
 fn a_teacher_of_other_classes_is_named() {
     let _turn = one_run_at_a_time();
     let config = TrainConfig {

@@ -187,18 +187,15 @@ impl Preset {
         if let Some(policy) = extra.auto_augment {
             steps = steps.then(policy);
         }
-        steps = match self {
-            Preset::None => steps,
-            Preset::Mnist => steps.then(Normalize::mnist()),
-            Preset::Cifar => steps.then(Normalize::cifar10()),
-            Preset::Small | Preset::Imagenet => steps.then(Normalize::imagenet()),
-            Preset::Alexnet => steps
-                .then(PcaLighting {
-                    std: 0.1,
-                    pca: Pca::IMAGENET,
-                })
-                .then(Normalize::imagenet()),
-        };
+        if self == Preset::Alexnet {
+            steps = steps.then(PcaLighting {
+                std: 0.1,
+                pca: Pca::IMAGENET,
+            });
+        }
+        if let Some(normalize) = self.normalize() {
+            steps = steps.then(normalize);
+        }
         if extra.random_erase > 0.0 {
             steps = steps.then(RandomErasing::new(extra.random_erase));
         }
@@ -207,23 +204,30 @@ impl Preset {
 
     /// The evaluation recipe for `size × size` inputs (deterministic).
     pub fn eval(self, size: usize) -> Compose {
-        match self {
-            Preset::None => Compose::identity().then(CenterCrop { size }),
-            Preset::Mnist => Compose::identity()
-                .then(CenterCrop { size })
-                .then(Normalize::mnist()),
-            Preset::Cifar => Compose::identity()
-                .then(CenterCrop { size })
-                .then(Normalize::cifar10()),
-            Preset::Small => Compose::identity()
-                .then(CenterCrop { size })
-                .then(Normalize::imagenet()),
+        let steps = match self {
+            Preset::None | Preset::Mnist | Preset::Cifar | Preset::Small => {
+                Compose::identity().then(CenterCrop { size })
+            }
             Preset::Imagenet | Preset::Alexnet => Compose::identity()
                 .then(Resize {
                     size: Self::resize_side(size),
                 })
-                .then(CenterCrop { size })
-                .then(Normalize::imagenet()),
+                .then(CenterCrop { size }),
+        };
+        match self.normalize() {
+            Some(normalize) => steps.then(normalize),
+            None => steps,
+        }
+    }
+
+    /// The normalisation the preset ends with, in training and evaluation alike: what a network
+    /// trained under it expects of its inputs (`None`: pixels in [0, 1] as decoded).
+    pub fn normalize(self) -> Option<Normalize> {
+        match self {
+            Preset::None => None,
+            Preset::Mnist => Some(Normalize::mnist()),
+            Preset::Cifar => Some(Normalize::cifar10()),
+            Preset::Small | Preset::Imagenet | Preset::Alexnet => Some(Normalize::imagenet()),
         }
     }
 }
@@ -286,12 +290,9 @@ impl Preset {
             size: geometry.crop,
             padding: geometry.padding,
         });
-        steps = match self {
-            Preset::None => steps,
-            Preset::Mnist => steps.then(Normalize::mnist()),
-            Preset::Cifar => steps.then(Normalize::cifar10()),
-            Preset::Small | Preset::Imagenet | Preset::Alexnet => steps.then(Normalize::imagenet()),
-        };
+        if let Some(normalize) = self.normalize() {
+            steps = steps.then(normalize);
+        }
         steps.then(MultiCrop {
             views,
             size: geometry.crop,
