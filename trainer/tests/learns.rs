@@ -28,6 +28,13 @@ fn small_run(name: &str) -> TrainConfig {
     }
 }
 
+/// The error that `config`'s run stops with, as the user reads it.
+fn refusal(config: &TrainConfig) -> String {
+    train(config, &TrainControl::default())
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn without_a_validation_split_best_bpk_is_the_last_epochs_weights() {
     let _turn = one_run_at_a_time();
@@ -162,9 +169,7 @@ fn bad_settings_are_clear_errors() {
         data_dir: run_dir("no-mnist-here"),
         ..small_run("lenet5-no-data")
     };
-    let error = train(&config, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config);
     assert!(
         error.contains("train-images-idx3-ubyte") && error.contains("fetch"),
         "{error}"
@@ -173,12 +178,7 @@ fn bad_settings_are_clear_errors() {
         model: "lenet6".into(),
         ..small_run("lenet6")
     };
-    assert!(
-        train(&config, &TrainControl::default())
-            .unwrap_err()
-            .to_string()
-            .contains("did you mean lenet5")
-    );
+    assert!(refusal(&config).contains("did you mean lenet5"));
 }
 
 #[test]
@@ -346,9 +346,7 @@ fn a_file_that_changed_after_the_run_wrote_it_is_named_and_not_used() {
         epochs: 1,
         ..small_run("lenet5-integrity-finetune")
     };
-    let error = train(&finetune, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&finetune);
     assert!(error.contains("best.bpk"), "{error}");
     let last = config.out.join("last.bpk");
     let bytes = std::fs::read(&last).unwrap();
@@ -389,9 +387,7 @@ fn splits_with_different_classes_are_an_error() {
         out: run_dir("mismatched-splits-run"),
         ..TrainConfig::new("lenet5")
     };
-    let error = train(&config, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config);
     assert!(
         error.contains("different classes") && error.contains("dog") && error.contains("fox"),
         "{error}"
@@ -409,9 +405,7 @@ fn a_run_that_failed_to_start_does_not_hold_its_folder() {
         out: run_dir("failed-start"),
         ..TrainConfig::new("lenet5")
     };
-    let error = train(&missing, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&missing);
     assert!(error.contains("no/such/folder"), "{error}");
     assert!(missing.out.join("config.json").is_file());
     // The same --out with the data fixed: nothing trained there, so nothing to overwrite.
@@ -420,9 +414,7 @@ fn a_run_that_failed_to_start_does_not_hold_its_folder() {
         ..missing.clone()
     };
     train(&fixed, &TrainControl::default()).unwrap();
-    let error = train(&fixed, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&fixed);
     assert!(error.contains("holds a run already"), "{error}");
 }
 
@@ -587,12 +579,7 @@ fn a_student_learns_digits_from_a_teacher_of_another_architecture() {
     assert!(top1 >= 0.6, "taught by the classic LeNet-5 alone: {top1}");
 
     // The classic LeNet-5's weights do not load as another architecture, and the error says so.
-    let error = train(
-        &config("distil-misnamed", "cifar-resnet20"),
-        &TrainControl::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let error = refusal(&config("distil-misnamed", "cifar-resnet20"));
     assert!(error.contains("zoo:lenet5.mnist"), "{error}");
 }
 
@@ -622,9 +609,7 @@ fn a_teacher_trained_under_another_normalisation_is_named() {
     let alike = config("distil-raw-student", Some("none"), raw_weights.clone());
     train(&alike, &TrainControl::default()).unwrap();
     let unlike = config("distil-normalised-student", None, raw_weights.clone());
-    let error = train(&unlike, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&unlike);
     assert!(
         error.contains(&format!("--teacher {}", raw_weights.display()))
             && error.contains("'none'")
@@ -638,9 +623,7 @@ fn a_teacher_trained_under_another_normalisation_is_named() {
         Some("none"),
         PathBuf::from("zoo:lenet5.mnist"),
     );
-    let error = train(&shipped, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&shipped);
     assert!(error.contains("--teacher zoo:lenet5.mnist"), "{error}");
 }
 
@@ -655,9 +638,7 @@ fn a_teacher_of_other_classes_is_named() {
         teachers: vec![PathBuf::from("zoo:lenet5.mnist")],
         ..small_run("distil-other-classes")
     };
-    let error = train(&config, &TrainControl::default())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config);
     assert!(
         error.contains("--teacher zoo:lenet5.mnist") && error.contains("10 classes"),
         "{error}"
