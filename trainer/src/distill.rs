@@ -111,7 +111,7 @@ fn teacher_preset(weights: &Path) -> Result<Option<Preset>, TrainError> {
     }
     let Some(run) = weights
         .parent()
-        .filter(|run| run.join("config.json").is_file())
+        .filter(|run| crate::run_folder::holds_run(run))
     else {
         return Ok(None);
     };
